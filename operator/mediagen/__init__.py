@@ -1,0 +1,1 @@
+"""mediagen: AI media generation as a Kubernetes resource."""

@@ -1,0 +1,1 @@
+"""Generation backends: Replicate (real API) and mock (local placeholder images), behind one interface."""
