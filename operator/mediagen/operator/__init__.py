@@ -1,1 +1,1 @@
-"""operator."""
+"""The kopf operator: thin handlers (:mod:`.handlers`) feeding a supervisor of per-resource workers."""

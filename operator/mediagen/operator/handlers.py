@@ -1,0 +1,64 @@
+"""kopf wiring: thin handlers around the supervisor. ``kopf run -m mediagen.operator.handlers`` loads this.
+
+Only an event handler is registered for MediaGenerations, deliberately: kopf's change-detecting handlers
+and daemons write their own bookkeeping (progress annotations, a last-handled-configuration, a finalizer of
+their own) on every step, which would triple the API-server writes per generation. The worker writes
+exactly what it decides to, and nothing of kopf's lands on the resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from mediagen.api.models import GROUP, PLURAL, VERSION
+from mediagen.operator.supervisor import Supervisor
+from mediagen.operator.wiring import Runtime, build_runtime
+from mediagen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Tune kopf and build the runtime (clients, limits, supervisor) inside kopf's event loop."""
+    # Watches can hang silently on some networks without a server-side timeout; reconnect well before that.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    # We post our own events with reasons matching the conditions; kopf's log-derived ones would be noise.
+    settings.posting.enabled = False
+    runtime: Runtime = memo.get("runtime") or await build_runtime(Settings())
+    memo["runtime"] = runtime
+    memo["supervisor"] = Supervisor(runtime.deps)
+    log.info("mediagen operator started (generator=%s)", runtime.deps.generator.name)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the workers and close clients; in-flight work resumes from the resources on the next start."""
+    supervisor: Supervisor | None = memo.get("supervisor")
+    if supervisor is not None:
+        await supervisor.shutdown()
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.aclose()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Route every watch event to the resource's worker."""
+    supervisor: Supervisor = memo["supervisor"]
+    supervisor.observe(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.probe(id="workers")
+def workers(memo: kopf.Memo, **_: Any) -> int:
+    """For the liveness endpoint: how many resources are being worked on."""
+    supervisor: Supervisor | None = memo.get("supervisor")
+    return supervisor.active if supervisor else 0

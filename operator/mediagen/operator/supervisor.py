@@ -1,0 +1,61 @@
+"""Keeps one :class:`~mediagen.operator.worker.Worker` task per MediaGeneration that has work to do.
+
+kopf delivers watch events; the supervisor routes each to its resource's worker, starting one when none
+runs. A worker ends itself when its resource needs nothing more (a final phase without TTL), so finished
+resources cost no task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mediagen.operator.deps import Deps
+from mediagen.operator.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    """Routes watch events to per-resource workers."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
+
+    @property
+    def active(self) -> int:
+        """How many workers are running."""
+        return len(self._workers)
+
+    def observe(self, event_type: str | None, body: dict[str, Any]) -> None:
+        """Handle one watch event (``ADDED``, ``MODIFIED``, ``DELETED``, or None for the initial listing)."""
+        uid = body.get("metadata", {}).get("uid")
+        if not uid:
+            return
+        entry = self._workers.get(uid)
+        if event_type == "DELETED":
+            if entry is not None:
+                entry[1].cancel()
+            return
+        if entry is not None and not entry[1].done():
+            entry[0].update(body)
+            return
+        worker = Worker(body, self.deps)
+        task = asyncio.create_task(worker.run(), name=f"mediagen-worker-{worker.label}")
+        self._workers[uid] = (worker, task)
+        task.add_done_callback(lambda done, uid=uid: self._forget(uid, done))
+
+    def _forget(self, uid: str, task: asyncio.Task[None]) -> None:
+        entry = self._workers.get(uid)
+        if entry is not None and entry[1] is task:
+            del self._workers[uid]
+
+    async def shutdown(self) -> None:
+        """Stop every worker. Nothing is lost: the next operator resumes from the resources."""
+        tasks = [task for _, task in self._workers.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers.clear()

@@ -1,0 +1,101 @@
+"""Build the operator's collaborators from :class:`~mediagen.settings.Settings`. The only place that reads it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from mediagen.generators.base import Generator
+from mediagen.generators.mock import MockGenerator
+from mediagen.generators.replicate import ReplicateGenerator
+from mediagen.kube.client import KubernetesKube, load_api_client
+from mediagen.operator.deps import Deps
+from mediagen.operator.limits import RateLimitedGenerator, TokenBucket
+from mediagen.reconcile.decide import Pacing
+from mediagen.settings import Settings
+from mediagen.storage.base import ObjectStore
+from mediagen.storage.s3 import S3Store, make_s3_client
+from mediagen.transfer import Downloader
+
+
+class ConfigurationError(Exception):
+    """The settings cannot work; the message says which variable to set."""
+
+
+@dataclass
+class Runtime:
+    """The operator's live collaborators and how to close them."""
+
+    deps: Deps
+    http: httpx.Client
+
+    async def aclose(self) -> None:
+        """Close network clients."""
+        await self.deps.generator.aclose()
+        self.http.close()
+
+
+def build_generator(settings: Settings) -> Generator:
+    """Replicate when a token is set (and mock mode is not forced), else the placeholder renderer."""
+    if settings.use_mock:
+        return MockGenerator(latency_seconds=settings.mock_latency_seconds)
+    assert settings.replicate_api_token is not None
+    return ReplicateGenerator(
+        api_token=settings.replicate_api_token.get_secret_value(),
+        base_url=settings.replicate_base_url,
+        webhook_base_url=settings.webhook_url,
+    )
+
+
+def build_store(settings: Settings) -> ObjectStore:
+    """The bucket outputs go to; R2 (or another S3-compatible endpoint) must be configured."""
+    endpoint = settings.storage_endpoint
+    if endpoint is None or settings.r2_access_key_id is None or settings.r2_secret_access_key is None:
+        raise ConfigurationError(
+            "no storage configured: set R2_ACCOUNT_ID (or R2_ENDPOINT_URL), R2_ACCESS_KEY_ID and "
+            "R2_SECRET_ACCESS_KEY, or run `mediagen dev`, which starts an embedded S3-compatible store"
+        )
+    client = make_s3_client(
+        endpoint_url=endpoint,
+        access_key_id=settings.r2_access_key_id.get_secret_value(),
+        secret_access_key=settings.r2_secret_access_key.get_secret_value(),
+    )
+    return S3Store(
+        client,
+        bucket=settings.r2_bucket,
+        public_base_url=settings.r2_public_base_url,
+        presign_ttl_seconds=settings.r2_presign_ttl_seconds,
+    )
+
+
+async def build_runtime(settings: Settings, *, kubeconfig: str | None = None) -> Runtime:
+    """Everything the operator needs, built inside the running event loop (async clients bind to it)."""
+    api_client = await asyncio.to_thread(load_api_client, kubeconfig)
+    generator = RateLimitedGenerator(
+        build_generator(settings),
+        requests=TokenBucket(settings.replicate_requests_per_second),
+        creates=TokenBucket(settings.replicate_creates_per_second),
+    )
+    http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
+    token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else None
+    downloader = Downloader(
+        http,
+        allowed_hosts=settings.output_allowed_hosts,
+        allow_insecure_loopback=settings.allow_insecure_outputs,
+        max_bytes=settings.max_output_bytes,
+        token=token,
+    )
+    deps = Deps(
+        generator=generator,
+        store=build_store(settings),
+        downloader=downloader,
+        kube=KubernetesKube(api_client),
+        inflight=asyncio.Semaphore(settings.max_inflight),
+        transfers=asyncio.Semaphore(settings.max_concurrent_transfers),
+        pacing=Pacing(poll_initial_seconds=settings.poll_initial_seconds, poll_max_seconds=settings.poll_max_seconds),
+        progress_interval=settings.progress_interval_seconds,
+        delete_timeout=settings.delete_timeout_seconds,
+    )
+    return Runtime(deps=deps, http=http)

@@ -1,0 +1,308 @@
+"""One worker per in-flight MediaGeneration: ask :func:`decide`, perform the step, repeat.
+
+The worker owns all I/O for its resource and nothing else. State that matters survives in the resource
+(status, the pending-create annotation, the finalizer); :class:`Memory` only saves calls between steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from mediagen.api.models import Phase
+from mediagen.generators.base import CreateRequest, GeneratorError, PermanentError, Prediction
+from mediagen.kube.client import Conflict, Gone
+from mediagen.operator.deps import Deps
+from mediagen.operator.outputs import store_outputs
+from mediagen.reconcile import status as patches
+from mediagen.reconcile.decide import decide
+from mediagen.reconcile.failures import Failure, Kind, from_exception
+from mediagen.reconcile.progress import parse_progress
+from mediagen.reconcile.state import (
+    FINALIZER,
+    PENDING_ANNOTATION,
+    CancelRemote,
+    Cleanup,
+    Create,
+    DeleteResource,
+    Done,
+    Finish,
+    MarkPending,
+    Memory,
+    PendingCreate,
+    Poll,
+    Record,
+    Recover,
+    ReleaseFinalizer,
+    ScheduleRetry,
+    Step,
+    Upload,
+    View,
+    Wait,
+    correlation,
+)
+from mediagen.storage.keys import resource_prefix
+
+log = logging.getLogger(__name__)
+
+# Look for a lost create a little before the marker's time: clocks of the operator and Replicate differ.
+RECOVERY_CLOCK_SKEW = dt.timedelta(seconds=60)
+_SLOT_STEPS = (MarkPending, Recover, Create, Record, Poll, Upload, CancelRemote)
+
+
+def resource_version(body: dict[str, Any]) -> int:
+    """The object's resourceVersion as a number (etcd revisions are), or -1 when it is not one."""
+    try:
+        return int(body.get("metadata", {}).get("resourceVersion", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+class Worker:
+    """Drives one MediaGeneration to a final phase (and through deletion)."""
+
+    def __init__(self, body: dict[str, Any], deps: Deps) -> None:
+        self.body = body
+        self.deps = deps
+        self.memory = Memory()
+        self._wake = asyncio.Event()
+        self._has_slot = False
+        self._last_status_write = -1e9
+        self._last_progress: int | None = None
+
+    @property
+    def label(self) -> str:
+        meta = self.body.get("metadata", {})
+        return f"{meta.get('namespace')}/{meta.get('name')}"
+
+    def update(self, body: dict[str, Any]) -> None:
+        """A newer version of the resource arrived from the watch: use it and wake up."""
+        if 0 <= resource_version(body) < resource_version(self.body):
+            return  # older than what a write of ours already returned
+        old_meta, new_meta = self.body.get("metadata", {}), body.get("metadata", {})
+        self.body = body
+        # Our own status writes come back through the watch too; only the user's changes need a wake-up.
+        if old_meta.get("generation") != new_meta.get("generation") or (
+            new_meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp")
+        ):
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Work until there is nothing left to do; never raises except on cancellation."""
+        try:
+            while True:
+                view = View.from_body(self.body)
+                now = self.deps.now()
+                step = decide(view, self.memory, now, self.deps.pacing)
+                if isinstance(step, Done):
+                    return
+                await self._hold_slot(isinstance(step, _SLOT_STEPS))
+                try:
+                    await self._perform(view, step, now)
+                except Gone:
+                    return  # deleted under us; a DELETED event ends this worker anyway
+                except Conflict:
+                    self.body = await self.deps.kube.get(view.namespace, view.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not kill the supervisor; the next event restarts the worker
+            log.exception("worker for %s crashed", self.label)
+        finally:
+            await self._hold_slot(False)
+
+    async def _hold_slot(self, needed: bool) -> None:
+        """Take or give back one of the operator-wide in-flight slots."""
+        if needed and not self._has_slot:
+            await self.deps.inflight.acquire()
+            self._has_slot = True
+        elif not needed and self._has_slot:
+            self.deps.inflight.release()
+            self._has_slot = False
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake early when the resource changes (a cancel must not wait for the next poll)."""
+        self._wake.clear()
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _write_status(self, view: View, patch: dict[str, Any]) -> None:
+        self.body = await self.deps.kube.patch_status(view.namespace, view.name, patch)
+        self._last_status_write = self.deps.monotonic()
+
+    async def _perform(self, view: View, step: Step, now: dt.datetime) -> None:  # noqa: C901 - one arm per step
+        mem, deps = self.memory, self.deps
+        if isinstance(step, MarkPending):
+            finalizers = list(self.body["metadata"].get("finalizers") or [])
+            if FINALIZER not in finalizers:
+                finalizers.append(FINALIZER)
+            marker = PendingCreate(step.attempt, now).to_annotation()
+            meta = {
+                "resourceVersion": self.body["metadata"]["resourceVersion"],
+                "finalizers": finalizers,
+                "annotations": {PENDING_ANNOTATION: marker},
+            }
+            self.body = await deps.kube.patch_metadata(view.namespace, view.name, {"metadata": meta})
+            mem.recovery_done_for = step.attempt  # this process wrote the marker: nothing was created yet
+            mem.prediction, mem.outputs = None, None
+        elif isinstance(step, Recover):
+            await self._call(view, "recover", self._recover(view, step))
+        elif isinstance(step, Create):
+            await self._call(view, "create", self._create(view, step))
+        elif isinstance(step, Record):
+            assert mem.prediction is not None
+            await self._write_status(view, patches.record_patch(view, mem.prediction, mem.prediction_attempt, now))
+            await deps.kube.event(self.body, "Normal", "Started", f"prediction {mem.prediction.id} created")
+        elif isinstance(step, Poll):
+            await self._sleep(step.delay)
+            if not self._wake.is_set():
+                await self._call(view, "poll", self._poll(view))
+        elif isinstance(step, CancelRemote):
+            await self._cancel(step.prediction_id)
+        elif isinstance(step, Upload):
+            await self._maybe_progress(view, Phase.UPLOADING, 100)
+            await self._call(view, "upload", self._upload(view))
+        elif isinstance(step, Wait):
+            mem.failure = None
+            await self._sleep((step.until - now).total_seconds())
+        elif isinstance(step, ScheduleRetry):
+            mem.failure = None
+            if not step.new_attempt and mem.failure_during == "create":
+                mem.recovery_done_for = 0  # the failed create may have reached Replicate: look before retrying
+            await self._write_status(view, patches.retry_patch(view, step.failure, step.delay, mem.prediction, now))
+            await deps.kube.event(self.body, "Warning", "Retrying", self.body["status"].get("message", ""))
+        elif isinstance(step, Finish):
+            await self._write_status(view, patches.finish_patch(view, mem, step.phase, step.reason, step.message, now))
+            kind = "Normal" if step.phase is Phase.SUCCEEDED else "Warning"
+            await deps.kube.event(self.body, kind, step.reason, step.message)
+            deps.metrics.finished(step.phase, step.reason)
+        elif isinstance(step, DeleteResource):
+            await deps.kube.delete(view.namespace, view.name, view.uid)
+            await self._sleep(5.0)  # the DELETED (or finalizing) event wakes us; don't spin meanwhile
+        elif isinstance(step, Cleanup):
+            await self._cleanup(view, step)
+        elif isinstance(step, ReleaseFinalizer):
+            finalizers = [f for f in self.body["metadata"].get("finalizers") or [] if f != FINALIZER]
+            meta = {"resourceVersion": self.body["metadata"]["resourceVersion"], "finalizers": finalizers}
+            self.body = await deps.kube.patch_metadata(view.namespace, view.name, {"metadata": meta})
+
+    async def _call(self, view: View, during: str, operation: Any) -> None:
+        """Run one backend or storage operation; a failure is remembered for the next decision."""
+        try:
+            await operation
+        except (Gone, Conflict, asyncio.CancelledError):
+            raise
+        except Exception as err:
+            failure = from_exception(err, during=during)
+            if failure.kind is not Kind.PERMANENT and not isinstance(err, GeneratorError):
+                log.warning("%s: %s failed: %s", self.label, during, failure.message)
+            self.memory.failure, self.memory.failure_during = failure, during
+            if during == "poll":
+                self.memory.poll_failures += 1
+
+    async def _recover(self, view: View, step: Recover) -> None:
+        found = await self.deps.generator.find(correlation(view.uid, step.attempt), step.since - RECOVERY_CLOCK_SKEW)
+        if found is None:
+            self.memory.recovery_done_for = step.attempt
+        else:
+            log.info("%s: recovered prediction %s of attempt %d", self.label, found.id, step.attempt)
+            self._remember(found, step.attempt)
+
+    async def _create(self, view: View, step: Create) -> None:
+        request = CreateRequest(
+            input=view.spec.input,
+            correlation=correlation(view.uid, step.attempt),
+            model=view.spec.model,
+            deployment=view.spec.deployment,
+            cancel_after_seconds=step.cancel_after_seconds,
+        )
+        self._remember(await self.deps.generator.create(request), step.attempt)
+
+    async def _poll(self, view: View) -> None:
+        prediction_id = self._prediction_id(view)
+        assert prediction_id is not None
+        prediction = await self.deps.generator.get(prediction_id)
+        attempt = view.status.prediction.attempt if view.status.prediction else self.memory.prediction_attempt
+        self._remember(prediction, attempt)
+        self.memory.poll_failures = 0
+        if not prediction.terminal:
+            await self._maybe_progress(view, Phase.RUNNING, parse_progress(prediction.logs))
+
+    def _remember(self, prediction: Prediction, attempt: int) -> None:
+        self.memory.prediction, self.memory.prediction_attempt = prediction, attempt
+
+    def _prediction_id(self, view: View) -> str | None:
+        if self.memory.prediction is not None:
+            return self.memory.prediction.id
+        return view.status.prediction.id if view.status.prediction else None
+
+    async def _maybe_progress(self, view: View, phase: Phase, progress: int | None) -> None:
+        """Progress writes are extra by design: only on change, and at most one per interval."""
+        if self.deps.monotonic() - self._last_status_write < self.deps.progress_interval:
+            return
+        if phase is Phase.RUNNING and (progress is None or progress == self._last_progress):
+            return
+        if view.status.prediction is None:
+            return  # not recorded yet: the Record write comes first
+        self._last_progress = progress
+        await self._write_status(view, patches.progress_patch(view, phase, progress, self.memory.prediction, self.deps.now()))
+        self.deps.metrics.progress_write()
+
+    async def _upload(self, view: View) -> None:
+        prediction = self.memory.prediction
+        assert prediction is not None
+        if prediction.output is None:
+            raise PermanentError("NoOutput", "the prediction succeeded but returned no output")
+        outputs, expires = await store_outputs(self.deps, view, prediction)
+        self.memory.outputs, self.memory.url_expires_at = outputs, expires
+
+    async def _cancel(self, prediction_id: str) -> None:
+        """Best effort with a few quick retries: a cancel that cannot get through must not block forever."""
+        for attempt in range(4):
+            try:
+                prediction = await self.deps.generator.cancel(prediction_id)
+            except PermanentError:
+                break  # e.g. not found: nothing left to cancel
+            except Exception as err:
+                failure: Failure = from_exception(err, during="cancel")
+                log.warning("%s: cancel of %s failed: %s", self.label, prediction_id, failure.message)
+                await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
+                continue
+            if self.memory.prediction is None or self.memory.prediction.id == prediction.id:
+                self._remember(prediction, self.memory.prediction_attempt or 1)
+            break
+        self.memory.cancel_requested_remote = True
+
+    async def _cleanup(self, view: View, step: Cleanup) -> None:
+        deps = self.deps
+        try:
+            async with asyncio.timeout(deps.delete_timeout):
+                if step.find_pending and view.pending is not None:
+                    try:
+                        found = await deps.generator.find(
+                            correlation(view.uid, view.pending.attempt), view.pending.since - RECOVERY_CLOCK_SKEW
+                        )
+                    except GeneratorError as err:
+                        log.warning("%s: lookup of a pending prediction failed: %s", self.label, err)
+                        found = None
+                    if found is not None and not found.terminal:
+                        await self._cancel(found.id)
+                if step.cancel_prediction:
+                    prediction_id = self._prediction_id(view)
+                    if prediction_id:
+                        await self._cancel(prediction_id)
+                if step.delete_objects:
+                    prefix = resource_prefix(view.spec.output.key_prefix, view.namespace, view.name, view.uid)
+                    await asyncio.to_thread(deps.store.delete_prefix, prefix)
+        except TimeoutError:
+            await deps.kube.event(
+                self.body, "Warning", "CleanupIncomplete", "cleanup did not finish in time; releasing the resource"
+            )
+        except Exception as err:
+            await deps.kube.event(self.body, "Warning", "CleanupIncomplete", f"cleanup failed: {err}")
+        self.memory.cleanup_done = True

@@ -1,0 +1,219 @@
+"""The inputs of a decision (what is known about one MediaGeneration) and its possible outcomes (steps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mediagen.api.models import MediaGenerationSpec, MediaGenerationStatus, Phase, StoredOutput
+from mediagen.generators.base import Prediction
+from mediagen.reconcile.failures import Failure
+
+FINALIZER = "mediagen.fleek.xyz/finalizer"
+PENDING_ANNOTATION = "mediagen.fleek.xyz/pending-create"
+
+
+@dataclass(frozen=True)
+class PendingCreate:
+    """Written (with the finalizer) just before a create call: "attempt N may exist on Replicate"."""
+
+    attempt: int
+    since: dt.datetime
+
+    def to_annotation(self) -> str:
+        """The annotation value: compact JSON."""
+        return json.dumps({"attempt": self.attempt, "since": self.since.isoformat()}, separators=(",", ":"))
+
+    @classmethod
+    def from_annotation(cls, value: str | None) -> PendingCreate | None:
+        """Parse the annotation; a missing or mangled one reads as no marker."""
+        if not value:
+            return None
+        try:
+            raw = json.loads(value)
+            return cls(attempt=int(raw["attempt"]), since=dt.datetime.fromisoformat(raw["since"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def correlation(uid: str, attempt: int) -> str:
+    """The marker a prediction is created with, so it can be found again: unique per resource and attempt."""
+    return f"{uid}.{attempt}"
+
+
+@dataclass(frozen=True)
+class View:
+    """What the API server says about one MediaGeneration, parsed."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: MediaGenerationSpec
+    status: MediaGenerationStatus
+    pending: PendingCreate | None
+    has_finalizer: bool
+    deleting: bool
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> View:
+        """Parse a MediaGeneration as read from the API server (a dict)."""
+        meta = body.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        return cls(
+            namespace=meta.get("namespace", ""),
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 1),
+            spec=MediaGenerationSpec.model_validate(body.get("spec") or {}),
+            status=MediaGenerationStatus.model_validate(body.get("status") or {}),
+            pending=PendingCreate.from_annotation(annotations.get(PENDING_ANNOTATION)),
+            has_finalizer=FINALIZER in (meta.get("finalizers") or []),
+            deleting=meta.get("deletionTimestamp") is not None,
+        )
+
+    @property
+    def terminal(self) -> bool:
+        """True once the phase is final: Succeeded, Failed and Canceled never change again."""
+        return self.status.phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED)
+
+
+@dataclass
+class Memory:
+    """What one worker learnt since it started and has not (or need not have) written down.
+
+    Lost on restart by design: everything needed to resume is in the resource; this only saves calls."""
+
+    prediction: Prediction | None = None
+    prediction_attempt: int = 0
+    recovery_done_for: int = 0
+    """The attempt whose pending create was looked up on Replicate and not found."""
+    failure: Failure | None = None
+    failure_during: str = ""
+    outputs: list[StoredOutput] | None = None
+    url_expires_at: dt.datetime | None = None
+    poll_failures: int = 0
+    cancel_requested_remote: bool = False
+    cleanup_done: bool = False
+    waiting_until: dt.datetime | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Steps: the decision's answer. Each names one piece of I/O for the worker to perform.
+
+
+@dataclass(frozen=True)
+class MarkPending:
+    """Patch metadata: add the finalizer (if missing) and the pending-create marker for ``attempt``."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Recover:
+    """Look the pending attempt's prediction up on the backend (a crash may have lost its id)."""
+
+    attempt: int
+    since: dt.datetime
+
+
+@dataclass(frozen=True)
+class Create:
+    """Create the prediction for ``attempt``; ``cancel_after_seconds`` is the remaining deadline."""
+
+    attempt: int
+    cancel_after_seconds: int
+
+
+@dataclass(frozen=True)
+class Record:
+    """Write the in-memory prediction (id, status) to the status: the id is durable before polling."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Wait ``delay`` seconds (or until woken by a change), then read the prediction."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class CancelRemote:
+    """Ask the backend to cancel the running prediction."""
+
+    prediction_id: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Copy the succeeded prediction's outputs into storage."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Sleep until ``until`` (or until woken by a change), then decide again."""
+
+    until: dt.datetime
+
+
+@dataclass(frozen=True)
+class ScheduleRetry:
+    """Spend one retry from the budget: write it and when it is due, then wait."""
+
+    failure: Failure
+    delay: float
+    new_attempt: bool
+    """True when the retry needs a new prediction (the model failed), False to repeat the failed step."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Write the final status. ``phase`` is Succeeded, Failed or Canceled."""
+
+    phase: Phase
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteResource:
+    """ttlSecondsAfterFinished has passed: delete the MediaGeneration."""
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """The resource is being deleted: cancel what runs, remove stored objects if asked."""
+
+    cancel_prediction: bool
+    find_pending: bool
+    delete_objects: bool
+
+
+@dataclass(frozen=True)
+class ReleaseFinalizer:
+    """Cleanup is done: remove the finalizer so the API server can delete the resource."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """Nothing left to do for this resource until something changes."""
+
+
+Step = (
+    MarkPending
+    | Recover
+    | Create
+    | Record
+    | Poll
+    | CancelRemote
+    | Upload
+    | Wait
+    | ScheduleRetry
+    | Finish
+    | DeleteResource
+    | Cleanup
+    | ReleaseFinalizer
+    | Done
+)
