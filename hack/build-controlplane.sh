@@ -12,11 +12,13 @@ k8s_out=$cache/k8s-$K8S_VERSION
 etcd_out=$cache/etcd-$ETCD_VERSION
 assets=$cache/assets-$K8S_VERSION-$ETCD_VERSION
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the Go toolchain (go >= 1.26) is needed to build etcd and kube-apiserver." >&2
-  echo "       Install Go, or point KUBEBUILDER_ASSETS at a folder holding etcd, kube-apiserver and kubectl." >&2
-  exit 3
-fi
+require_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    echo "error: the Go toolchain (go >= 1.26) is needed to build etcd and kube-apiserver." >&2
+    echo "       Install Go, or point KUBEBUILDER_ASSETS at a folder holding etcd, kube-apiserver and kubectl." >&2
+    exit 3
+  fi
+}
 
 # A go.mod with replace lines must be built in module mode; a user's GOFLAGS=-mod=vendor would break it.
 export GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -31,6 +33,7 @@ ldflags="-s -w \
 build() {  # build <module dir> <package> <output>
   local dir=$1 pkg=$2 out=$3
   [ -x "$out" ] && return 0
+  require_go
   echo "building $(basename "$out") into $(dirname "$out") (first run only; takes minutes)..." >&2
   mkdir -p "$(dirname "$out")"
   if ! (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") >&2; then
@@ -40,6 +43,14 @@ build() {  # build <module dir> <package> <output>
   fi
   mv "$out.tmp" "$out"   # atomic: an interrupted build never leaves a half-written binary behind
 }
+
+# Parallel test runs on one machine (pytest-xdist workers, CI jobs) must not build the same
+# binary at once; the second waits here and then finds the binaries already built.
+mkdir -p "$cache"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.build.lock"
+  flock 9
+fi
 
 build "$here/tools/etcd" go.etcd.io/etcd/server/v3 "$etcd_out/etcd"
 build "$here/tools/k8s" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_out/kube-apiserver"

@@ -1,0 +1,207 @@
+"""The MediaGeneration API on the real API server, driven with kubectl as a user would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mediagen.api import crd, policy
+from mediagen.api.models import Phase, StoredOutput
+from mediagen.controlplane import ControlPlane
+from mediagen.generators.base import Prediction
+from mediagen.reconcile import status as patches
+from mediagen.reconcile.state import Memory, View
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manifest(name: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "mediagen.fleek.xyz/v1alpha1",
+        "kind": "MediaGeneration",
+        "metadata": {"name": name, **meta},
+        "spec": {"model": "black-forest-labs/flux-schnell", "input": {"prompt": "a cat"}} if spec is None else spec,
+    }
+
+
+def apply(plane: ControlPlane, ns: str, obj: dict[str, Any], *extra: str) -> Any:
+    return plane.kubectl("apply", "-n", ns, *extra, "-f", "-", input=json.dumps(obj), check=False)
+
+
+def test_committed_crd_and_policy_match_the_models() -> None:
+    assert (ROOT / "crds" / crd.CRD_FILENAME).read_text() == crd.crd_yaml(), "run: mediagen crd --write crds"
+    assert (ROOT / "crds" / policy.POLICY_FILENAME).read_text() == policy.policy_yaml()
+
+
+def test_examples_apply_and_list_with_printer_columns(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    result = control_plane.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples"))
+    assert result.stdout.count("created") == len(list((ROOT / "examples").glob("*.yaml")))
+    table = control_plane.kubectl("get", "mg", "-n", namespace).stdout
+    assert table.split("\n")[0].split() == ["NAME", "PHASE", "MODEL", "PROGRESS", "URL", "AGE"]
+    assert "black-forest-labs/flux-schnell" in table
+    wide = control_plane.kubectl("get", "mgen", "-n", namespace, "-o", "wide").stdout
+    assert "DEPLOYMENT" in wide and "acme/brand-sdxl" in wide
+    by_category = control_plane.kubectl("get", "mediagen", "-n", namespace, "-o", "name").stdout
+    assert "mediageneration.mediagen.fleek.xyz/surf-video" in by_category
+
+
+def test_defaults_are_filled_in_by_the_api_server(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    apply(control_plane, namespace, manifest("defaults"))
+    spec = json.loads(control_plane.kubectl("get", "mg", "defaults", "-n", namespace, "-o", "json").stdout)["spec"]
+    assert spec["retry"] == {"limit": 3, "backoffSeconds": 5, "maxBackoffSeconds": 300}
+    assert spec["output"] == {"keyPrefix": "", "deletionPolicy": "Retain"}
+    assert spec["timeoutSeconds"] == 3600 and spec["cancel"] is False
+
+
+def test_kubectl_explain_reads_the_field_docs(control_plane: ControlPlane, api: None) -> None:
+    text = control_plane.kubectl("explain", "mediagenerations.spec.input").stdout
+    assert "The model's input, passed to Replicate as is" in text
+    assert "ttlSecondsAfterFinished" in control_plane.kubectl("explain", "mg.spec").stdout
+    assert "kubectl wait" in control_plane.kubectl("explain", "mg.status.conditions").stdout
+
+
+BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
+    ("no-model", {"input": {"prompt": "x"}}, "exactly one of spec.model or spec.deployment"),
+    ("both", {"model": "a/b", "deployment": "c/d"}, "exactly one of spec.model or spec.deployment"),
+    ("bad-ref", {"model": "just-a-name"}, "spec.model"),
+    ("bad-ref-2", {"model": "owner/name:ver:extra"}, "spec.model"),
+    ("bad-deployment", {"deployment": "a/b:v1"}, "spec.deployment"),
+    ("negative-retry", {"model": "a/b", "retry": {"limit": -1}}, "spec.retry.limit"),
+    ("retry-too-many", {"model": "a/b", "retry": {"limit": 11}}, "spec.retry.limit"),
+    ("backoff-order", {"model": "a/b", "retry": {"backoffSeconds": 60, "maxBackoffSeconds": 10}}, "maxBackoffSeconds"),
+    ("timeout-low", {"model": "a/b", "timeoutSeconds": 1}, "spec.timeoutSeconds"),
+    ("timeout-high", {"model": "a/b", "timeoutSeconds": 100000}, "spec.timeoutSeconds"),
+    ("wrong-type", {"model": "a/b", "timeoutSeconds": "soon"}, "spec.timeoutSeconds"),
+    ("input-not-object", {"model": "a/b", "input": "prompt=x"}, "spec.input"),
+    ("ttl-negative", {"model": "a/b", "ttlSecondsAfterFinished": -5}, "spec.ttlSecondsAfterFinished"),
+    ("bad-policy", {"model": "a/b", "output": {"deletionPolicy": "Shred"}}, "spec.output.deletionPolicy"),
+    ("bad-prefix", {"model": "a/b", "output": {"keyPrefix": "a b?"}}, "spec.output.keyPrefix"),
+    ("oversized-input", {"model": "a/b", "input": {"prompt": "x" * 20000}}, "spec.input.prompt"),
+    ("nested-input", {"model": "a/b", "input": {"prompt": "x", "extra": {"a": 1}}}, "spec.input.extra"),
+    ("too-many-keys", {"model": "a/b", "input": {f"k{i}": i for i in range(65)}}, "spec.input"),
+]
+
+
+@pytest.mark.parametrize(("name", "spec", "field"), BAD_SPECS, ids=[b[0] for b in BAD_SPECS])
+def test_invalid_specs_are_rejected_at_apply_naming_the_field(
+    control_plane: ControlPlane, namespace: str, api: None, name: str, spec: dict[str, Any], field: str
+) -> None:
+    result = apply(control_plane, namespace, manifest(name, spec))
+    assert result.returncode != 0, result.stdout
+    assert field in result.stderr
+    assert control_plane.kubectl("get", "mg", "-n", namespace, "-o", "name").stdout == ""  # nothing was stored
+
+
+def test_unknown_fields_are_rejected_under_strict_validation(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    obj = manifest("unknown", {"model": "a/b", "modle": "typo"})
+    result = apply(control_plane, namespace, obj, "--validate=strict")
+    assert result.returncode != 0 and 'unknown field "spec.modle"' in result.stderr
+
+
+@pytest.mark.parametrize("name", ["UpperCase", "x" * 64, "under_score"])
+def test_invalid_names_are_rejected(control_plane: ControlPlane, namespace: str, api: None, name: str) -> None:
+    result = apply(control_plane, namespace, manifest(name))
+    assert result.returncode != 0 and ("metadata.name" in result.stderr or "name" in result.stderr.lower())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"input": {"prompt": "a dog"}}, "spec.input is immutable"),
+        ({"model": "other/model"}, "spec.model is immutable"),
+        ({"timeoutSeconds": 60}, "spec.timeoutSeconds is immutable"),
+        ({"retry": {"limit": 1}}, "spec.retry is immutable"),
+        ({"ttlSecondsAfterFinished": 5}, "spec.ttlSecondsAfterFinished is immutable"),
+    ],
+)
+def test_spec_is_immutable_after_creation(
+    control_plane: ControlPlane, namespace: str, api: None, change: dict[str, Any], field: str
+) -> None:
+    obj = manifest("fixed")
+    assert apply(control_plane, namespace, obj).returncode == 0
+    obj["spec"] = {**obj["spec"], **change}
+    result = apply(control_plane, namespace, obj)
+    assert result.returncode != 0 and field in result.stderr
+
+
+def test_cancel_can_be_set_but_never_unset(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    obj = manifest("cancellable")
+    assert apply(control_plane, namespace, obj).returncode == 0
+    obj["spec"]["cancel"] = True
+    assert apply(control_plane, namespace, obj).returncode == 0
+    obj["spec"]["cancel"] = False
+    result = apply(control_plane, namespace, obj)
+    assert result.returncode != 0 and "spec.cancel cannot be set back to false" in result.stderr
+
+
+def _raw_status_patch(plane: ControlPlane, ns: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    out = plane.kubectl(
+        "patch", "mg", name, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps(patch), "-o", "json"
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def test_everything_the_operator_writes_survives_the_schema(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    apply(control_plane, namespace, manifest("full-status"))
+    body = json.loads(control_plane.kubectl("get", "mg", "full-status", "-n", namespace, "-o", "json").stdout)
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    p = Prediction(id="p1", status="succeeded", created_at=now, started_at=now, completed_at=now, predict_time_seconds=1.5)
+    view = View.from_body(body)
+    outputs = [StoredOutput(url="https://cdn/x.png", key="k/x.png", content_type="image/png", size_bytes=3, sha256="ab")]
+    memory = Memory(prediction=p, prediction_attempt=2, outputs=outputs, url_expires_at=now)
+    writes = [
+        patches.record_patch(view, p, 2, now),
+        patches.progress_patch(view, Phase.UPLOADING, 50, p, now),
+        patches.finish_patch(view, memory, Phase.SUCCEEDED, "Succeeded", "stored 1 output", now),
+    ]
+    for patch in writes:
+        stored = _raw_status_patch(control_plane, namespace, "full-status", patch)["status"]
+        for key, value in patch["status"].items():
+            assert stored[key] == value, key  # pruning would drop undeclared keys silently
+
+
+def test_status_subresource_persists_status_but_not_spec(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    apply(control_plane, namespace, manifest("sub"))
+    patch = {"spec": {"model": "evil/change"}, "status": {"phase": "Running", "undeclared": "dropped"}}
+    stored = _raw_status_patch(control_plane, namespace, "sub", patch)
+    assert stored["status"]["phase"] == "Running"
+    assert "undeclared" not in stored["status"]
+    assert stored["spec"]["model"] == "black-forest-labs/flux-schnell"
+    # ...and a status written through the main resource is ignored.
+    control_plane.kubectl("patch", "mg", "sub", "-n", namespace, "--type=merge", "-p", '{"status":{"phase":"Failed"}}')
+    phase = control_plane.kubectl("get", "mg", "sub", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout
+    assert phase == "Running"
+
+
+def test_status_rejects_an_unknown_phase(control_plane: ControlPlane, namespace: str, api: None) -> None:
+    apply(control_plane, namespace, manifest("phase"))
+    result = control_plane.kubectl(
+        "patch", "mg", "phase", "-n", namespace, "--subresource=status", "--type=merge", "-p",
+        '{"status":{"phase":"Exploded"}}', check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "status.phase" in result.stderr
+
+
+def test_crd_yaml_is_a_valid_structural_schema_document() -> None:
+    doc = yaml.safe_load(crd.crd_yaml())
+    schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        assert "$ref" not in node and "anyOf" not in node, path
+        if node.get("x-kubernetes-preserve-unknown-fields"):
+            return
+        assert "type" in node, path
+        assert "description" in node or path.endswith("[]"), f"{path} has no description (kubectl explain)"
+        for key, child in (node.get("properties") or {}).items():
+            walk(child, f"{path}.{key}")
+        if "items" in node:
+            walk(node["items"], f"{path}[]")
+
+    walk(schema["properties"]["spec"], "spec")
+    walk(schema["properties"]["status"], "status")
