@@ -1,0 +1,284 @@
+"""Copying a model's outputs into the object store: find the output references, stream each one across.
+
+Everything here blocks (sync httpx, boto3); the operator runs :func:`copy_output` through
+``asyncio.to_thread``. Memory per copy is bounded by the store's part buffers, never by the output's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import httpx
+
+from mediagen.storage.base import ObjectStore, StoredObject
+from mediagen.storage.keys import DEFAULT_CONTENT_TYPE, content_type_for_path
+from mediagen.transfer_sources import (
+    CANCELED,
+    DEFAULT_MAX_BYTES,
+    DELIVERY_HOSTS,
+    DOWNLOAD_FAILED,
+    DOWNLOAD_REJECTED,
+    DOWNLOAD_STALLED,
+    OUTPUT_EXPIRED,
+    OUTPUT_UNAUTHORIZED,
+    OUTPUT_URL_REJECTED,
+    DownloadPolicy,
+    TransferError,
+    check_url,
+    clean_content_type,
+    decode_data_uri,
+    describe_url,
+    sends_token,
+    too_large,
+)
+
+__all__ = [
+    "Download",
+    "DownloadPolicy",
+    "Downloader",
+    "TransferError",
+    "collect_output_urls",
+    "copy_output",
+    "make_download_client",
+]
+
+log = logging.getLogger(__name__)
+
+DATA_CHUNK_BYTES = 1024 * 1024
+_URL_PREFIXES = ("https://", "http://", "data:")
+
+
+class Download(NamedTuple):
+    """An opened output: its content type, its size when known up front, and its bytes."""
+
+    content_type: str
+    size: int | None
+    chunks: Iterator[bytes]
+
+
+def make_download_client(policy: DownloadPolicy | None = None, *, max_connections: int = 16) -> httpx.Client:
+    """An ``httpx.Client`` suited to :class:`Downloader`: no automatic redirects, the policy's timeouts."""
+    policy = policy or DownloadPolicy()
+    return httpx.Client(
+        follow_redirects=False,
+        timeout=policy.timeout(),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        headers={"User-Agent": "mediagen"},
+    )
+
+
+class Downloader:
+    """Opens output references (``data:`` URIs and allow-listed http(s) URLs) as byte streams.
+
+    Thread-safe: it holds no per-download state. The injected client must not carry credentials of its
+    own; the Replicate token is added per request, only for ``policy.token_hosts``.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        token: str | None = None,
+        allowed_hosts: Sequence[str] = DELIVERY_HOSTS,
+        token_hosts: Sequence[str] = DELIVERY_HOSTS,
+        allow_insecure_loopback: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = 3,
+        stall_timeout_seconds: float = 60.0,
+        connect_timeout_seconds: float = 10.0,
+    ) -> None:
+        """``token`` is the Replicate API token; the other arguments are :class:`DownloadPolicy`'s fields."""
+        self._client = client
+        self._token = token
+        self.policy = DownloadPolicy(
+            allowed_hosts=tuple(allowed_hosts),
+            token_hosts=tuple(token_hosts),
+            allow_insecure_loopback=allow_insecure_loopback,
+            max_bytes=max_bytes,
+            max_redirects=max_redirects,
+            stall_timeout_seconds=stall_timeout_seconds,
+            connect_timeout_seconds=connect_timeout_seconds,
+        )
+
+    def __repr__(self) -> str:
+        return f"Downloader(policy={self.policy!r}, token={'set' if self._token else 'unset'})"
+
+    @contextmanager
+    def open(self, url: str) -> Iterator[Download]:
+        """Open ``url``; the response is released when the block exits. Raises :class:`TransferError`."""
+        if url[:5].lower() == "data:":
+            content_type, data = decode_data_uri(url, self.policy.max_bytes)
+            yield Download(content_type, len(data), _slices(data))
+            return
+        response, final_url = self._get(url)
+        try:
+            yield self._download(response, httpx.URL(url), final_url)
+        finally:
+            response.close()
+
+    def _get(self, url: str) -> tuple[httpx.Response, httpx.URL]:
+        try:
+            current = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise TransferError("output URL is malformed", False, OUTPUT_URL_REJECTED) from exc
+        for _hop in range(self.policy.max_redirects + 1):
+            check_url(current, self.policy)
+            response = self._send(current)
+            if not response.is_redirect:
+                return self._check_status(response, current), current
+            location = response.headers.get("Location", "")
+            response.close()
+            try:
+                target = current.join(location)
+            except httpx.InvalidURL as exc:
+                raise TransferError(
+                    f"output {describe_url(current)} redirected to a malformed URL", False, OUTPUT_URL_REJECTED
+                ) from exc
+            log.debug("output %s redirects to %s", describe_url(current), describe_url(target))
+            current = target
+        raise TransferError(
+            f"output {describe_url(current)}: more than {self.policy.max_redirects} redirects",
+            False,
+            OUTPUT_URL_REJECTED,
+        )
+
+    def _send(self, url: httpx.URL) -> httpx.Response:
+        request = self._client.build_request("GET", url, timeout=self.policy.timeout())
+        # Client-level defaults must not leak either: the token goes exactly where the policy says.
+        request.headers.pop("Authorization", None)
+        if self._token and sends_token(url, self.policy):
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            return self._client.send(request, stream=True, follow_redirects=False, auth=None)
+        except httpx.TimeoutException as exc:
+            raise TransferError(
+                f"output {describe_url(url)}: timed out ({type(exc).__name__})", True, DOWNLOAD_STALLED
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise TransferError(
+                f"output {describe_url(url)}: unsupported protocol", False, OUTPUT_URL_REJECTED
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransferError(
+                f"output {describe_url(url)}: network error ({type(exc).__name__})", True, DOWNLOAD_FAILED
+            ) from exc
+
+    @staticmethod
+    def _check_status(response: httpx.Response, url: httpx.URL) -> httpx.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        response.close()
+        what = f"output {describe_url(url)}: HTTP {status}"
+        if status in (403, 404, 410):
+            raise TransferError(f"{what}; the file has expired or was removed", False, OUTPUT_EXPIRED)
+        if status == 401:
+            raise TransferError(f"{what}; the download was not authorised", False, OUTPUT_UNAUTHORIZED)
+        if status in (408, 425, 429) or status >= 500:
+            raise TransferError(what, True, DOWNLOAD_FAILED)
+        raise TransferError(what, False, DOWNLOAD_REJECTED)
+
+    def _download(self, response: httpx.Response, original: httpx.URL, final: httpx.URL) -> Download:
+        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        size: int | None = None
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and not encoded:
+            size = int(length)
+            if size > self.policy.max_bytes:
+                raise too_large(describe_url(final), self.policy.max_bytes)
+        content_type = (
+            clean_content_type(response.headers.get("Content-Type"))
+            or clean_content_type(content_type_for_path(final.path))
+            or clean_content_type(content_type_for_path(original.path))
+            or DEFAULT_CONTENT_TYPE
+        )
+        return Download(content_type, size, self._stream(response, final))
+
+    def _stream(self, response: httpx.Response, url: httpx.URL) -> Iterator[bytes]:
+        limit = self.policy.max_bytes
+        total = 0
+        try:
+            # iter_bytes undoes any Content-Encoding, so the limit also caps decompression bombs.
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise too_large(describe_url(url), limit)
+                yield chunk
+        except httpx.TimeoutException as exc:
+            raise TransferError(
+                f"output {describe_url(url)}: no data for {self.policy.stall_timeout_seconds:g}s after {total} bytes",
+                True,
+                DOWNLOAD_STALLED,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise TransferError(
+                f"output {describe_url(url)}: download broke off after {total} bytes ({type(exc).__name__})",
+                True,
+                DOWNLOAD_FAILED,
+            ) from exc
+
+
+def _slices(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), DATA_CHUNK_BYTES):
+        yield bytes(view[start : start + DATA_CHUNK_BYTES])
+
+
+def collect_output_urls(output: Any) -> list[str]:
+    """Every ``https://``, ``http://`` and ``data:`` string in a prediction's output, first occurrence first.
+
+    Lists are walked in order and objects in sorted key order, so the same output always gives the same list
+    (and the same output indices, hence the same object keys). Duplicates are dropped."""
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value[:8].lower().startswith(_URL_PREFIXES) and value not in seen:
+                seen.add(value)
+                found.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(value[key])
+
+    walk(output)
+    return found
+
+
+def _until_canceled(chunks: Iterator[bytes], cancel: threading.Event | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise TransferError("output copy canceled", True, CANCELED)
+        yield chunk
+
+
+def copy_output(
+    downloader: Downloader,
+    store: ObjectStore,
+    url: str,
+    key_for: Callable[[str], str],
+    *,
+    cancel: threading.Event | None = None,
+) -> StoredObject:
+    """Stream one output from ``url`` into ``store`` under ``key_for(content_type)``; blocking.
+
+    Setting ``cancel`` stops the copy at the next chunk with ``TransferError(reason="Canceled")``, which
+    aborts any multipart upload in progress. Raises :class:`TransferError` for download problems and
+    :class:`~mediagen.storage.base.StorageError` for upload problems."""
+    if cancel is not None and cancel.is_set():
+        raise TransferError("output copy canceled", True, CANCELED)
+    with downloader.open(url) as download:
+        key = key_for(download.content_type)
+        return store.put_stream(
+            key,
+            _until_canceled(download.chunks, cancel),
+            content_type=download.content_type,
+            size_hint=download.size,
+        )

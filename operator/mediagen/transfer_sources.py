@@ -1,0 +1,204 @@
+"""Where outputs may be fetched from, and the parts of a download that need no network.
+
+Model outputs are URLs chosen by someone else, fetched by a process that holds cluster credentials and a
+Replicate token: an open door for SSRF and token theft. So only ``https`` URLs on allow-listed hosts are
+fetched (``replicate.delivery`` and its subdomains by default), private and link-local addresses never are,
+and the token goes to ``token_hosts`` over https only. ``data:`` URIs are decoded locally (replicate-api.md
+§2.7).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+import httpx
+
+GIB = 1024 * 1024 * 1024
+DEFAULT_MAX_BYTES = 5 * GIB
+DELIVERY_HOSTS = ("replicate.delivery", "*.replicate.delivery")
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+# Reasons: CamelCase words for conditions and events.
+OUTPUT_EXPIRED = "OutputExpired"
+OUTPUT_URL_REJECTED = "OutputURLRejected"
+OUTPUT_TOO_LARGE = "OutputTooLarge"
+OUTPUT_UNAUTHORIZED = "OutputUnauthorized"
+DOWNLOAD_REJECTED = "DownloadRejected"
+DOWNLOAD_FAILED = "DownloadFailed"
+DOWNLOAD_STALLED = "DownloadStalled"
+CANCELED = "Canceled"
+
+_TCHARS = r"[A-Za-z0-9!#$&^_.+-]+"
+_MEDIA_TYPE = re.compile(rf"^{_TCHARS}/{_TCHARS}$")
+_PARAM = re.compile(rf'^{_TCHARS}=(?:{_TCHARS}|"[^"\\\r\n]*")$')
+
+
+class TransferError(Exception):
+    """Fetching an output failed. ``transient`` says whether retrying may help; ``reason`` is a CamelCase
+    word for conditions (``OutputExpired``, ``OutputURLRejected``, ``OutputTooLarge``, ``DownloadFailed``...).
+
+    Messages name the host and file, never a query string, a token or a data URI's payload."""
+
+    def __init__(self, message: str, transient: bool, reason: str) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """What the downloader may fetch and how. Host patterns are ``example.com`` (exactly that host) or
+    ``*.example.com`` (any subdomain, not the apex)."""
+
+    allowed_hosts: tuple[str, ...] = DELIVERY_HOSTS
+    """Hosts outputs may be fetched from (https only)."""
+    token_hosts: tuple[str, ...] = DELIVERY_HOSTS
+    """Hosts that get ``Authorization: Bearer <token>``; they must also be allowed."""
+    allow_insecure_loopback: bool = False
+    """Also allow http(s) to 127.0.0.0/8, ::1 and localhost on any port: local development and tests."""
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Largest output accepted, counted while streaming (after content decoding)."""
+    max_redirects: int = 3
+    stall_timeout_seconds: float = 60.0
+    """Longest wait for the next bytes of a response."""
+    connect_timeout_seconds: float = 10.0
+
+    def timeout(self) -> httpx.Timeout:
+        """The httpx timeout for one request: the read timeout is the stall timeout."""
+        return httpx.Timeout(
+            connect=self.connect_timeout_seconds,
+            read=self.stall_timeout_seconds,
+            write=self.stall_timeout_seconds,
+            pool=self.connect_timeout_seconds,
+        )
+
+
+def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``host`` matches one of ``patterns`` (case-insensitive, trailing dots ignored)."""
+    host = host.lower().rstrip(".")
+    for raw in patterns:
+        pattern = raw.lower().rstrip(".")
+        if pattern.startswith("*."):
+            suffix = pattern[1:]
+            if host.endswith(suffix) and len(host) > len(suffix):
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address."""
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    ip = _ip(host)
+    return ip is not None and ip.is_loopback
+
+
+def describe_url(url: httpx.URL) -> str:
+    """``https://host/…/file.png``: enough to recognise an output, without query strings or path tokens."""
+    last = url.path.rstrip("/").rsplit("/", 1)[-1]
+    middle = "/…/" if url.path.count("/") > 1 else "/"
+    return f"{url.scheme}://{url.host}{middle}{last}"
+
+
+def check_url(url: httpx.URL, policy: DownloadPolicy) -> None:
+    """Raise ``TransferError(OutputURLRejected)`` unless ``policy`` allows fetching ``url``."""
+    host = url.host.lower().rstrip(".")
+    what = describe_url(url)
+
+    def reject(why: str) -> TransferError:
+        return TransferError(f"output URL {what} rejected: {why}", transient=False, reason=OUTPUT_URL_REJECTED)
+
+    if url.scheme not in ("http", "https"):
+        raise reject(f"scheme {url.scheme!r} is not allowed")
+    if not host:
+        raise reject("no host")
+    if url.userinfo:
+        raise reject("credentials in the URL")
+    if policy.allow_insecure_loopback and is_loopback(host):
+        return
+    if url.scheme != "https":
+        raise reject("only https is allowed")
+    ip = _ip(host)
+    if ip is not None and not ip.is_global:
+        raise reject("private, loopback or link-local address")
+    if not host_matches(host, policy.allowed_hosts):
+        raise reject("host is not on the allow-list")
+
+
+def sends_token(url: httpx.URL, policy: DownloadPolicy) -> bool:
+    """Whether a request to ``url`` may carry the Replicate token."""
+    secure = url.scheme == "https" or is_loopback(url.host)
+    return secure and host_matches(url.host, policy.token_hosts) and host_matches(url.host, policy.allowed_hosts)
+
+
+def clean_content_type(value: str | None) -> str | None:
+    """``value`` normalised (``type/subtype`` lower-cased, well-formed parameters kept), or ``None`` when it
+    is missing, malformed or says nothing (``application/octet-stream``)."""
+    if not value:
+        return None
+    media_type, *params = (part.strip() for part in value.split(";"))
+    media_type = media_type.lower()
+    if not _MEDIA_TYPE.match(media_type) or media_type in ("application/octet-stream", "binary/octet-stream"):
+        return None
+    kept = [p for p in params if _PARAM.match(p)]
+    return "; ".join([media_type, *kept])
+
+
+def decode_data_uri(uri: str, max_bytes: int) -> tuple[str, bytes]:
+    """The content type and bytes of a ``data:`` URI (RFC 2397: base64 or percent-encoded)."""
+    header, sep, payload = uri[5:].partition(",")
+    if not sep:
+        raise TransferError("malformed data: URI (no comma)", transient=False, reason=OUTPUT_URL_REJECTED)
+    params = [p.strip() for p in header.split(";")]
+    is_base64 = len(params) > 1 and params[-1].lower() == "base64"
+    if is_base64:
+        params.pop()
+    media_type, rest = params[0], params[1:]
+    if not media_type:
+        # RFC 2397's default.
+        media_type, rest = "text/plain", rest or ["charset=US-ASCII"]
+    content_type = clean_content_type(";".join([media_type, *rest])) or "application/octet-stream"
+
+    # Checked before decoding so a huge URI is not decoded only to be refused.
+    estimate = len(payload) * 3 // 4 if is_base64 else len(payload)
+    if estimate > max_bytes + 3:
+        raise too_large(f"data: URI ({content_type})", max_bytes)
+    raw = unquote_to_bytes(payload)
+    if is_base64:
+        compact = re.sub(rb"\s+", b"", raw).replace(b"-", b"+").replace(b"_", b"/")
+        compact += b"=" * (-len(compact) % 4)
+        try:
+            data = base64.b64decode(compact, validate=True)
+        except binascii.Error:
+            raise TransferError(
+                f"malformed data: URI ({content_type}): invalid base64",
+                transient=False,
+                reason=OUTPUT_URL_REJECTED,
+            ) from None
+    else:
+        data = raw
+    if len(data) > max_bytes:
+        raise too_large(f"data: URI ({content_type})", max_bytes)
+    return content_type, data
+
+
+def too_large(what: str, max_bytes: int) -> TransferError:
+    """The ``OutputTooLarge`` error for ``what``."""
+    return TransferError(
+        f"output {what} is larger than the limit of {max_bytes} bytes", transient=False, reason=OUTPUT_TOO_LARGE
+    )
