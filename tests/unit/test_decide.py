@@ -55,7 +55,9 @@ def view(
         meta["finalizers"] = [FINALIZER]
     if deleting:
         meta["deletionTimestamp"] = ts(NOW)
-    return View.from_body({"metadata": meta, "spec": {"model": "a/b", "input": {"prompt": "x"}} | (spec or {}), "status": status or {}})
+    return View.from_body(
+        {"metadata": meta, "spec": {"model": "a/b", "input": {"prompt": "x"}} | (spec or {}), "status": status or {}}
+    )
 
 
 def running(attempt: int = 1, pid: str = "p1", pstatus: str = "processing", **extra: Any) -> dict[str, Any]:
@@ -240,7 +242,9 @@ def test_throttling_waits_without_spending_the_budget() -> None:
 @pytest.mark.parametrize(("used", "delay"), [(0, 5.0), (1, 10.0), (2, 20.0)])
 def test_transient_failures_spend_a_retry_with_exponential_backoff(used: int, delay: float) -> None:
     f = Failure(Kind.TRANSIENT, "StorageUnavailable", "s3 500")
-    step = decide(view(status=running(retries=used)), mem(prediction=pred("succeeded"), failure=f, failure_during="upload"), NOW)
+    step = decide(
+        view(status=running(retries=used)), mem(prediction=pred("succeeded"), failure=f, failure_during="upload"), NOW
+    )
     assert step == ScheduleRetry(f, delay, new_attempt=False)
 
 
@@ -254,7 +258,9 @@ def test_backoff_is_capped_and_a_longer_retry_after_wins() -> None:
 
 def test_transient_failures_beyond_the_limit_fail_naming_the_limit() -> None:
     f = Failure(Kind.TRANSIENT, "StorageUnavailable", "s3 500")
-    step = decide(view(status=running(retries=3)), mem(prediction=pred("succeeded"), failure=f, failure_during="upload"), NOW)
+    step = decide(
+        view(status=running(retries=3)), mem(prediction=pred("succeeded"), failure=f, failure_during="upload"), NOW
+    )
     assert step == Finish(Phase.FAILED, "StorageUnavailable", "s3 500 (retry limit of 3 reached)")
 
 
