@@ -97,7 +97,9 @@ def test_invalid_specs_are_rejected_at_apply_naming_the_field(
     assert control_plane.kubectl("get", "mg", "-n", namespace, "-o", "name").stdout == ""  # nothing was stored
 
 
-def test_unknown_fields_are_rejected_under_strict_validation(control_plane: ControlPlane, namespace: str, api: None) -> None:
+def test_unknown_fields_are_rejected_under_strict_validation(
+    control_plane: ControlPlane, namespace: str, api: None
+) -> None:
     obj = manifest("unknown", {"model": "a/b", "modle": "typo"})
     result = apply(control_plane, namespace, obj, "--validate=strict")
     assert result.returncode != 0 and 'unknown field "spec.modle"' in result.stderr
@@ -147,13 +149,19 @@ def _raw_status_patch(plane: ControlPlane, ns: str, name: str, patch: dict[str, 
     return result
 
 
-def test_everything_the_operator_writes_survives_the_schema(control_plane: ControlPlane, namespace: str, api: None) -> None:
+def test_everything_the_operator_writes_survives_the_schema(
+    control_plane: ControlPlane, namespace: str, api: None
+) -> None:
     apply(control_plane, namespace, manifest("full-status"))
     body = json.loads(control_plane.kubectl("get", "mg", "full-status", "-n", namespace, "-o", "json").stdout)
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
-    p = Prediction(id="p1", status="succeeded", created_at=now, started_at=now, completed_at=now, predict_time_seconds=1.5)
+    p = Prediction(
+        id="p1", status="succeeded", created_at=now, started_at=now, completed_at=now, predict_time_seconds=1.5
+    )
     view = View.from_body(body)
-    outputs = [StoredOutput(url="https://cdn/x.png", key="k/x.png", content_type="image/png", size_bytes=3, sha256="ab")]
+    outputs = [
+        StoredOutput(url="https://cdn/x.png", key="k/x.png", content_type="image/png", size_bytes=3, sha256="ab")
+    ]
     memory = Memory(prediction=p, prediction_attempt=2, outputs=outputs, url_expires_at=now)
     writes = [
         patches.record_patch(view, p, 2, now),
@@ -166,7 +174,9 @@ def test_everything_the_operator_writes_survives_the_schema(control_plane: Contr
             assert stored[key] == value, key  # pruning would drop undeclared keys silently
 
 
-def test_status_subresource_persists_status_but_not_spec(control_plane: ControlPlane, namespace: str, api: None) -> None:
+def test_status_subresource_persists_status_but_not_spec(
+    control_plane: ControlPlane, namespace: str, api: None
+) -> None:
     apply(control_plane, namespace, manifest("sub"))
     patch = {"spec": {"model": "evil/change"}, "status": {"phase": "Running", "undeclared": "dropped"}}
     stored = _raw_status_patch(control_plane, namespace, "sub", patch)

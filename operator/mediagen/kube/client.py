@@ -59,12 +59,12 @@ def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
     """An API client from a kubeconfig file, the in-cluster service account, or ~/.kube/config."""
     configuration = k8s.Configuration()
     if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)
+            k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     # One connection per concurrent write; the default (5 per core) starves a busy operator.
     configuration.connection_pool_maxsize = 32
     return k8s.ApiClient(configuration)
@@ -118,7 +118,9 @@ class KubernetesKube:
         meta = body.get("metadata", {})
         now = dt.datetime.now(dt.UTC)
         event = k8s.CoreV1Event(
-            metadata=k8s.V1ObjectMeta(generate_name=f"{meta.get('name', 'mediageneration')}.", namespace=meta.get("namespace")),
+            metadata=k8s.V1ObjectMeta(
+                generate_name=f"{meta.get('name', 'mediageneration')}.", namespace=meta.get("namespace")
+            ),
             involved_object=k8s.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",
                 kind=KIND,

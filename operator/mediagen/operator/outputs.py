@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from mediagen.operator.deps import Deps
 
 
-async def store_outputs(deps: Deps, view: View, prediction: Prediction) -> tuple[list[StoredOutput], dt.datetime | None]:
+async def store_outputs(
+    deps: Deps, view: View, prediction: Prediction
+) -> tuple[list[StoredOutput], dt.datetime | None]:
     """Copy every output of ``prediction`` into the bucket; returns what was stored and when URLs expire.
 
     Keys are deterministic (resource uid, prediction id, index), so a retried or repeated copy overwrites the
@@ -51,4 +53,3 @@ async def store_outputs(deps: Deps, view: View, prediction: Prediction) -> tuple
                 )
             )
     return stored, expires
-

@@ -8,6 +8,7 @@ resources cost no task.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -45,7 +46,7 @@ class Supervisor:
         worker = Worker(body, self.deps)
         task = asyncio.create_task(worker.run(), name=f"mediagen-worker-{worker.label}")
         self._workers[uid] = (worker, task)
-        task.add_done_callback(lambda done, uid=uid: self._forget(uid, done))
+        task.add_done_callback(functools.partial(self._forget, uid))
 
     def _forget(self, uid: str, task: asyncio.Task[None]) -> None:
         entry = self._workers.get(uid)

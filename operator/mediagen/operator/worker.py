@@ -7,6 +7,7 @@ The worker owns all I/O for its resource and nothing else. State that matters su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -126,16 +127,14 @@ class Worker:
         self._wake.clear()
         if seconds <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _write_status(self, view: View, patch: dict[str, Any]) -> None:
         self.body = await self.deps.kube.patch_status(view.namespace, view.name, patch)
         self._last_status_write = self.deps.monotonic()
 
-    async def _perform(self, view: View, step: Step, now: dt.datetime) -> None:  # noqa: C901 - one arm per step
+    async def _perform(self, view: View, step: Step, now: dt.datetime) -> None:
         mem, deps = self.memory, self.deps
         if isinstance(step, MarkPending):
             finalizers = list(self.body["metadata"].get("finalizers") or [])
@@ -245,12 +244,16 @@ class Worker:
         """Progress writes are extra by design: only on change, and at most one per interval."""
         if self.deps.monotonic() - self._last_status_write < self.deps.progress_interval:
             return
+        if progress is not None and self._last_progress is not None:
+            progress = max(progress, self._last_progress)  # a model's second tqdm bar must not move it back
         if phase is Phase.RUNNING and (progress is None or progress == self._last_progress):
             return
         if view.status.prediction is None:
             return  # not recorded yet: the Record write comes first
         self._last_progress = progress
-        await self._write_status(view, patches.progress_patch(view, phase, progress, self.memory.prediction, self.deps.now()))
+        await self._write_status(
+            view, patches.progress_patch(view, phase, progress, self.memory.prediction, self.deps.now())
+        )
         self.deps.metrics.progress_write()
 
     async def _upload(self, view: View) -> None:

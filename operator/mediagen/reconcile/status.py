@@ -31,7 +31,7 @@ def condition(view: View, status: str, reason: str, message: str, now: dt.dateti
     since = previous.last_transition_time if previous and previous.status == status else now
     return Condition(
         type=SUCCEEDED_CONDITION,
-        status=status,  # type: ignore[arg-type]  # callers pass one of the three literals
+        status=status,
         reason=reason,
         message=message,
         last_transition_time=since,
@@ -89,7 +89,9 @@ def progress_patch(
     return {"status": patch}
 
 
-def retry_patch(view: View, failure: Failure, delay: float, prediction: Prediction | None, now: dt.datetime) -> dict[str, Any]:
+def retry_patch(
+    view: View, failure: Failure, delay: float, prediction: Prediction | None, now: dt.datetime
+) -> dict[str, Any]:
     """One retry spent: how many, why, and when the next try is due."""
     retries = view.status.retries + 1
     due = now + dt.timedelta(seconds=delay)
