@@ -8,6 +8,7 @@ against the real API server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any, Protocol
@@ -107,12 +108,11 @@ class KubernetesKube:
 
     async def delete(self, namespace: str, name: str, uid: str) -> None:
         options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
-        try:
+        # Already gone, or replaced by a new object of the same name: nothing of ours to delete either way.
+        with contextlib.suppress(Gone, Conflict):
             await self._call(
                 self._custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=options
             )
-        except (Gone, Conflict):
-            pass  # already gone, or replaced by a new object of the same name: nothing of ours to delete
 
     async def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = body.get("metadata", {})
