@@ -4,8 +4,6 @@ as its own process (as in production), users' flows through kubectl."""
 from __future__ import annotations
 
 import hashlib
-import json
-import uuid
 from typing import Any
 
 import httpx
@@ -14,22 +12,7 @@ from kubernetes import client as k8s
 from mediagen.controlplane import ControlPlane
 from mediagen.storage.embedded import EmbeddedS3
 from mediagen.testing.fake_replicate import FakeReplicate, ModelScript, OutputFile, expected_sha256
-from mediagen.testing.pytest_stack import BUCKET, wait_phase
-
-
-def model_name() -> str:
-    """A model of its own per test: the fake's scripts are per model."""
-    return f"test-{uuid.uuid4().hex[:8]}/model"
-
-
-def create(plane: ControlPlane, ns: str, name: str, spec: dict[str, Any]) -> None:
-    obj = {
-        "apiVersion": "mediagen.fleek.xyz/v1alpha1",
-        "kind": "MediaGeneration",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-    plane.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(obj))
+from mediagen.testing.pytest_stack import BUCKET, create, model_name, wait_phase
 
 
 def s3_bytes(s3: EmbeddedS3, key: str) -> tuple[bytes, dict[str, Any]]:

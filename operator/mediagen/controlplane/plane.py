@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import shutil
 import ssl
 import tempfile
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -24,6 +26,20 @@ from mediagen.controlplane.process import ServerProcess
 
 _POLL_INTERVAL = 0.1  # seconds, as envtest
 _START_ATTEMPTS = 3  # a freshly picked port can be taken by someone else before the server binds it
+
+
+# Writes to MediaGenerations only, at Metadata level: who changed which object, through which subresource.
+_AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete"]
+  resources:
+  - group: "mediagen.fleek.xyz"
+    resources: ["mediagenerations", "mediagenerations/status"]
+- level: None
+"""
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,7 @@ class ControlPlane(KubectlMixin):
         assets: Path | None = None,
         grace_period: float = 10.0,
         keep_workdir: bool = False,
+        audit: bool = False,
     ) -> None:
         """Configure the plane; nothing runs until :meth:`start`.
 
@@ -73,7 +90,10 @@ class ControlPlane(KubectlMixin):
                 which may build them (minutes, first run only).
             grace_period: seconds between SIGTERM and SIGKILL when stopping a server.
             keep_workdir: keep a temp work dir after stop (to read the logs).
+            audit: record every write to MediaGenerations in an audit log (see :meth:`audit_events`):
+                how tests and benchmarks count API-server writes per generation.
         """
+        self._audit = audit
         self._workdir = workdir
         self._own_workdir = workdir is None
         self._keep_workdir = keep_workdir
@@ -248,6 +268,17 @@ class ControlPlane(KubectlMixin):
     def _etcd_data_dir(self) -> Path:
         return self.workdir / "etcd-data"
 
+    @property
+    def audit_log(self) -> Path:
+        """Where the audit log goes when auditing is on."""
+        return self.workdir / "logs" / "audit.log"
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audited write so far (one dict per request, as the API server logged it)."""
+        if not self._audit or not self.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+
     def logs_tail(self, lines: int = 80) -> str:
         """The last ``lines`` lines of each server's log, under a header naming the log file."""
         parts = []
@@ -326,7 +357,15 @@ class ControlPlane(KubectlMixin):
             f"--service-account-signing-key-file={self._pki / 'sa-signer.key'}",
             # A loopback address is invalid in Endpoints; the reconciler would only log errors.
             "--endpoint-reconciler-type=none",
+            *self._audit_flags(),
         ]
+
+    def _audit_flags(self) -> list[str]:
+        if not self._audit:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(_AUDIT_POLICY)
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
 
     def _write_admin_kubeconfig(self) -> None:
         write_kubeconfig(

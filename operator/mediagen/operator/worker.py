@@ -99,6 +99,7 @@ class Worker:
                 step = decide(view, self.memory, now, self.deps.pacing)
                 if isinstance(step, Done):
                     return
+                self.memory.failure = None  # decided upon: the step carries what it needs of it
                 await self._hold_slot(isinstance(step, _SLOT_STEPS))
                 try:
                     await self._perform(view, step, now)
@@ -167,10 +168,8 @@ class Worker:
             await self._maybe_progress(view, Phase.UPLOADING, 100)
             await self._call(view, "upload", self._upload(view))
         elif isinstance(step, Wait):
-            mem.failure = None
             await self._sleep((step.until - now).total_seconds())
         elif isinstance(step, ScheduleRetry):
-            mem.failure = None
             if not step.new_attempt and mem.failure_during == "create":
                 mem.recovery_done_for = 0  # the failed create may have reached Replicate: look before retrying
             await self._write_status(view, patches.retry_patch(view, step.failure, step.delay, mem.prediction, now))

@@ -57,7 +57,7 @@ def control_plane(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
     assets = pytestconfig.stash.get(_ASSETS, None)
     if isinstance(assets, ControlPlaneError):
         pytest.fail(f"could not start the local control plane: {assets}", pytrace=False)
-    plane = ControlPlane(assets=assets)
+    plane = ControlPlane(assets=assets, audit=True)
     try:
         plane.start()
     except ControlPlaneError as exc:

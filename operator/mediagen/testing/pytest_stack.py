@@ -149,6 +149,17 @@ def mock_namespace(control_plane: ControlPlane, mock_operator: OperatorProcess) 
     return fresh_namespace(control_plane, "mock")
 
 
+def model_name() -> str:
+    """A fake model of its own for one test: the fake's scripts are per model."""
+    return f"test-{uuid.uuid4().hex[:8]}/model"
+
+
+def create(plane: ControlPlane, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    """``kubectl apply`` a MediaGeneration, as a user would."""
+    obj = {"apiVersion": "mediagen.fleek.xyz/v1alpha1", "kind": "MediaGeneration", "metadata": {"name": name}}
+    plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({**obj, "spec": spec}))
+
+
 def wait_for(
     api: k8s.CustomObjectsApi, namespace: str, name: str, predicate: Any, timeout: float = 60.0
 ) -> dict[str, Any]:

@@ -326,6 +326,8 @@ class FakeReplicate:
             await _canned_response(throttled, self._ratelimit_headers(creates))(scope, receive, send)
             return
         response = await routes.handle(self, route.name, request, params)
+        if fault is not None and fault.hold > 0:
+            await asyncio.sleep(fault.hold)
         for key, value in extra.items():
             response.headers.setdefault(key, value)
         if fault is not None and fault.drop:

@@ -22,12 +22,15 @@ class Fault:
 
     * ``answer``: reply with this instead of handling the request;
     * ``drop``: handle the request (a create really creates), then cut the connection mid-response;
-    * ``delay``: real seconds to wait before answering (to hit a client's read timeout).
+    * ``delay``: real seconds to wait before answering (to hit a client's read timeout);
+    * ``hold``: real seconds to wait *after* handling, before answering: the request took effect (a create
+      created) but the client has not heard yet — the window a crash test kills the client in.
     """
 
     answer: Canned | None = None
     drop: bool = False
     delay: float = 0.0
+    hold: float = 0.0
     times: int = 1
     endpoint: str | None = None
     method: str | None = None
@@ -61,6 +64,11 @@ class Fault:
     def dropped(cls) -> Fault:
         """Accept and process the request, then drop the connection before the response completes."""
         return cls(drop=True)
+
+    @classmethod
+    def held(cls, seconds: float) -> Fault:
+        """Handle the request at once, then answer only after ``seconds`` of real time."""
+        return cls(hold=seconds)
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:

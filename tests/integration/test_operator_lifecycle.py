@@ -1,0 +1,124 @@
+"""Cancel, delete, TTL, final phases and the cost of a generation in API-server writes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from kubernetes import client as k8s
+
+from mediagen.controlplane import ControlPlane
+from mediagen.testing.fake_replicate import FakeReplicate, LogScript, ModelScript
+from mediagen.testing.pytest_stack import create, model_name, wait_for, wait_phase
+
+QUIET = LogScript(())  # no log lines: no progress writes, so the write count is exact
+
+
+def writes_by_kind(plane: ControlPlane, namespace: str, name: str) -> Counter[str]:
+    """The audited writes to one MediaGeneration, by verb and subresource (e.g. ``patch`` / ``patch status``)."""
+    counts: Counter[str] = Counter()
+    for event in plane.audit_events():
+        ref = event.get("objectRef", {})
+        if ref.get("namespace") == namespace and ref.get("name") == name and event.get("stage") == "ResponseComplete":
+            counts[" ".join(filter(None, [event["verb"], ref.get("subresource")]))] += 1
+    return counts
+
+
+def test_a_generation_costs_three_writes_beyond_the_users_create(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=0.3, logs=QUIET))
+    create(control_plane, rep_namespace, "cheap", {"model": model, "input": {"prompt": "x"}})
+    wait_phase(custom_api, rep_namespace, "cheap", "Succeeded")
+    time.sleep(1.0)  # anything late would show up now
+    writes = writes_by_kind(control_plane, rep_namespace, "cheap")
+    # The finalizer and the pending-create marker in one patch, the prediction id, the final status.
+    assert writes == Counter({"create": 1, "patch": 1, "patch status": 2}), writes
+
+
+def test_progress_is_reported_at_a_bounded_rate(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=6.0))  # a tqdm bar
+    create(control_plane, rep_namespace, "slow", {"model": model, "input": {"prompt": "x"}})
+    seen = wait_for(
+        custom_api, rep_namespace, "slow", lambda b: 0 < ((b.get("status") or {}).get("progress") or 0) < 100
+    )
+    assert seen["status"]["phase"] == "Running"
+    wait_phase(custom_api, rep_namespace, "slow", "Succeeded", timeout=30)
+    writes = writes_by_kind(control_plane, rep_namespace, "slow")
+    # The operator under test writes progress at most once a second; the prediction ran ~6 s.
+    assert 3 <= writes["patch status"] <= 2 + 8, writes
+
+
+def test_cancel_stops_the_prediction_and_ends_canceled(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=60))
+    create(control_plane, rep_namespace, "stopme", {"model": model, "input": {"prompt": "x"}})
+    running = wait_for(custom_api, rep_namespace, "stopme", lambda b: bool((b.get("status") or {}).get("prediction")))
+    prediction_id = running["status"]["prediction"]["id"]
+    control_plane.kubectl(
+        "patch", "mg", "stopme", "-n", rep_namespace, "--type=merge", "-p", '{"spec":{"cancel":true}}'
+    )
+    status = wait_phase(custom_api, rep_namespace, "stopme", "Canceled", "Failed", "Succeeded", timeout=20)["status"]
+    assert (status["phase"], status["reason"]) == ("Canceled", "Canceled")
+    assert status["conditions"][0]["status"] == "False"
+    assert fake_replicate.snapshot(prediction_id)["status"] == "canceled"
+
+
+def test_deleting_a_running_generation_cancels_it_remotely_and_removes_it(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=60))
+    create(control_plane, rep_namespace, "doomed", {"model": model, "input": {"prompt": "x"}})
+    running = wait_for(custom_api, rep_namespace, "doomed", lambda b: bool((b.get("status") or {}).get("prediction")))
+    prediction_id = running["status"]["prediction"]["id"]
+    control_plane.kubectl("delete", "mg", "doomed", "-n", rep_namespace, "--timeout=30s")
+    assert control_plane.kubectl("get", "mg", "-n", rep_namespace, "-o", "name").stdout == ""
+    assert fake_replicate.snapshot(prediction_id)["status"] == "canceled"
+
+
+def test_final_phases_never_change_and_ttl_deletes_finished_resources(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.1, processing_seconds=0.2, logs=QUIET))
+    create(control_plane, rep_namespace, "done", {"model": model, "input": {"prompt": "x"}})
+    create(
+        control_plane,
+        rep_namespace,
+        "ephemeral",
+        {"model": model, "input": {"prompt": "x"}, "ttlSecondsAfterFinished": 2},
+    )
+    done = wait_phase(custom_api, rep_namespace, "done", "Succeeded")["status"]
+    control_plane.kubectl("patch", "mg", "done", "-n", rep_namespace, "--type=merge", "-p", '{"spec":{"cancel":true}}')
+    wait_phase(custom_api, rep_namespace, "ephemeral", "Succeeded")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "ephemeral" in control_plane.kubectl("get", "mg", "-n", rep_namespace).stdout:
+        time.sleep(0.2)
+    assert "ephemeral" not in control_plane.kubectl("get", "mg", "-n", rep_namespace).stdout
+    after = wait_phase(custom_api, rep_namespace, "done", "Succeeded")["status"]
+    assert after == done  # the late cancel changed nothing at all
+
+
+def test_kubectl_describe_tells_the_story(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.1, processing_seconds=0.2, outcome="failed"))
+    create(control_plane, rep_namespace, "story", {"model": model, "input": {"prompt": "x"}})
+    wait_phase(custom_api, rep_namespace, "story", "Failed")
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline:
+        text = control_plane.kubectl("describe", "mg", "story", "-n", rep_namespace).stdout
+        if "ContentFlagged" in text.split("Events:")[-1]:
+            break
+        time.sleep(0.2)
+    events = text.split("Events:")[-1]
+    assert "Started" in events and "ContentFlagged" in events, text
