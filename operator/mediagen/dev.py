@@ -70,12 +70,12 @@ def run_dev(examples: list[Path] | None = None, exit_after_example: bool = False
             if result.returncode != 0:
                 print(plane.kubectl("describe", "mediagenerations", name, check=False).stdout, flush=True)
                 return 1
-        listing = plane.kubectl("get", "mediagenerations", "-o", "wide").stdout
+        listing = plane.kubectl("get", "mediagenerations").stdout
         url = plane.kubectl("get", "mediagenerations", names[0], "-o", "jsonpath={.status.url}").stdout
         print(f"\n{listing}\nfirst output: {url}\n", flush=True)
         print(
             f"Use it yourself:\n  export KUBECONFIG={kubeconfig}\n  alias kubectl={plane.assets / 'kubectl'}\n"
-            "  kubectl apply -f examples/mock-image.yaml && kubectl get mg -w\n",
+            f"  kubectl apply -f {MOCK_EXAMPLE} && kubectl get mg -w\n",
             flush=True,
         )
         if exit_after_example:

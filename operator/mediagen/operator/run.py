@@ -3,14 +3,60 @@
 from __future__ import annotations
 
 import logging
+import random
 
 import kopf
 
 from mediagen.settings import Settings
 
+PEERING_GROUP = "kopf.dev"
+PEERING_VERSION = "v1"
 
-def run_operator(*, namespace: str | None = None, liveness: str | None = None, verbose: bool = False) -> int:
-    """Run kopf with mediagen's handlers until SIGINT/SIGTERM. Standalone: one active replica."""
+
+def ensure_peering_object(name: str, namespace: str | None, kubeconfig: str | None = None) -> None:
+    """Create kopf's peering object ``name`` unless it exists: a ClusterKopfPeering, or a KopfPeering in ``namespace``.
+
+    kopf never creates it, and with a mandatory peering an operator whose object is missing stays paused forever.
+    Raises a RuntimeError that names the fix when the peering CRDs are not installed.
+    """
+    from kubernetes import client as k8s
+
+    from mediagen.kube.client import load_api_client
+
+    kind, plural = ("KopfPeering", "kopfpeerings") if namespace else ("ClusterKopfPeering", "clusterkopfpeerings")
+    body = {"apiVersion": f"{PEERING_GROUP}/{PEERING_VERSION}", "kind": kind, "metadata": {"name": name}}
+    try:
+        with load_api_client(kubeconfig) as api_client:
+            api = k8s.CustomObjectsApi(api_client)
+            if namespace:
+                api.create_namespaced_custom_object(PEERING_GROUP, PEERING_VERSION, namespace, plural, body)
+            else:
+                api.create_cluster_custom_object(PEERING_GROUP, PEERING_VERSION, plural, body)
+    except k8s.ApiException as exc:
+        if exc.status == 409:
+            return  # another replica (or an earlier start) created it
+        if exc.status == 404:
+            raise RuntimeError(
+                f"the {plural}.{PEERING_GROUP} CRD is not installed; install kopf's peering CRDs "
+                "(Helm: peering.enabled=true) or run without --peering"
+            ) from None
+        raise RuntimeError(f"cannot create the {kind} {name!r}: HTTP {exc.status} {exc.reason}") from None
+
+
+def run_operator(
+    *,
+    namespace: str | None = None,
+    liveness: str | None = None,
+    verbose: bool = False,
+    peering: str | None = None,
+    priority: int | None = None,
+) -> int:
+    """Run kopf with mediagen's handlers until SIGINT/SIGTERM.
+
+    Without ``peering``: standalone, for exactly one replica. With ``peering``: kopf peering in the named
+    ClusterKopfPeering (or KopfPeering in ``namespace``); the live peer with the highest priority works, the
+    others pause. Peers with equal priorities all pause, so each process takes a random one unless given.
+    """
     import mediagen.operator.handlers  # noqa: F401  (registers the handlers)
 
     settings = Settings()
@@ -20,8 +66,20 @@ def run_operator(*, namespace: str | None = None, liveness: str | None = None, v
     logging.getLogger().setLevel(logging.DEBUG if verbose else settings.log_level.upper())
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        # kopf logs every handled watch event at INFO ("Handler 'on_event' succeeded"): one line per event
+        # is noise at scale; the worker logs what actually happens to each resource.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if peering:
+        if namespace and any(char in namespace for char in "*?,!"):
+            raise SystemExit("--peering needs one namespace or all of them, not a namespace pattern")
+        ensure_peering_object(peering, namespace)
+        priority = priority if priority is not None else random.randint(1, 2**31 - 1)
+        logging.getLogger(__name__).info("peering in %r with priority %d", peering, priority)
     kopf.run(
-        standalone=True,
+        standalone=not peering,
+        peering_name=peering or None,
+        priority=priority if peering else None,
         clusterwide=namespace is None,
         namespaces=[namespace] if namespace else [],
         liveness_endpoint=liveness,
