@@ -22,6 +22,7 @@ from mediagen.testing.pytest_stack import (
     rep_namespace,
     replicate_operator,
     s3,
+    s3_proxy,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "rep_namespace",
     "replicate_operator",
     "s3",
+    "s3_proxy",
 ]
 
 _HERE = Path(__file__).parent

@@ -135,6 +135,43 @@ def test_outputs_removed_before_the_copy_fail_as_expired(
     assert (status["phase"], status["reason"]) == ("Failed", "OutputExpired"), status
 
 
+def test_storage_errors_on_upload_are_retried(
+    control_plane: ControlPlane,
+    custom_api: k8s.CustomObjectsApi,
+    rep_namespace: str,
+    fake_replicate: FakeReplicate,
+    s3_proxy: FaultProxy,
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.1, processing_seconds=0.2))
+    failed_before = s3_proxy.failed
+    s3_proxy.fail_next(8, method="PUT")  # more than boto3's own retries absorb: our retry budget must act
+    create(control_plane, rep_namespace, "s3-flaky", spec(model))
+    status = wait_phase(custom_api, rep_namespace, "s3-flaky", "Succeeded", "Failed", timeout=60)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert s3_proxy.failed - failed_before == 8
+    assert status["retries"] >= 1
+
+
+def test_storage_down_beyond_the_budget_fails_with_a_storage_reason(
+    control_plane: ControlPlane,
+    custom_api: k8s.CustomObjectsApi,
+    rep_namespace: str,
+    fake_replicate: FakeReplicate,
+    s3_proxy: FaultProxy,
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.1, processing_seconds=0.2))
+    s3_proxy.down = True
+    try:
+        create(control_plane, rep_namespace, "s3-down", spec(model, retry={"limit": 1, "backoffSeconds": 1}))
+        status = wait_phase(custom_api, rep_namespace, "s3-down", "Succeeded", "Failed", timeout=60)["status"]
+    finally:
+        s3_proxy.down = False
+    assert (status["phase"], status["reason"]) == ("Failed", "StorageError"), status
+    assert "retry limit of 1 reached" in status["message"]
+
+
 # --- crashes: a real SIGKILL of a real operator process --------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from mediagen.controlplane import ControlPlane
 from mediagen.kube.client import load_api_client
 from mediagen.storage.embedded import EmbeddedS3
 from mediagen.testing.fake_replicate import FAKE_TOKEN, FakeReplicate, FakeReplicateServer
+from mediagen.testing.fault_proxy import FaultProxy
 from mediagen.testing.operator_process import OperatorProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -73,10 +74,17 @@ def fake_replicate() -> Iterator[FakeReplicate]:
         yield fake
 
 
-def operator_env(s3: EmbeddedS3, **extra: str) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def s3_proxy(s3: EmbeddedS3) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the S3 server; the Replicate-backed operator stores through it."""
+    with FaultProxy(s3.endpoint_url) as proxy:
+        yield proxy
+
+
+def operator_env(s3: EmbeddedS3, endpoint: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of an operator process in tests: fast polls, loopback outputs allowed."""
     return {
-        "R2_ENDPOINT_URL": s3.endpoint_url,
+        "R2_ENDPOINT_URL": endpoint or s3.endpoint_url,
         "R2_ACCESS_KEY_ID": s3.access_key_id,
         "R2_SECRET_ACCESS_KEY": s3.secret_access_key,
         "R2_BUCKET": BUCKET,
@@ -91,11 +99,14 @@ def operator_env(s3: EmbeddedS3, **extra: str) -> dict[str, str]:
     }
 
 
-def replicate_env(s3: EmbeddedS3, fake: FakeReplicate, namespace: str, **extra: str) -> dict[str, str]:
+def replicate_env(
+    s3: EmbeddedS3, fake: FakeReplicate, namespace: str, endpoint: str | None = None, **extra: str
+) -> dict[str, str]:
     """An operator environment that talks to the fake Replicate, watching ``namespace`` (a glob)."""
     assert fake.base_url is not None
     return operator_env(
         s3,
+        endpoint,
         REPLICATE_API_TOKEN=FAKE_TOKEN,
         REPLICATE_BASE_URL=fake.base_url,
         MEDIAGEN_NAMESPACE=namespace,
@@ -108,12 +119,15 @@ def replicate_operator(
     control_plane: ControlPlane,
     api: None,
     s3: EmbeddedS3,
+    s3_proxy: FaultProxy,
     fake_replicate: FakeReplicate,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """The operator, as its own process, backed by the fake Replicate; watches namespaces ``rep-*``."""
+    """The operator, as its own process, backed by the fake Replicate and storing through ``s3_proxy``;
+    watches namespaces ``rep-*``."""
     log = tmp_path_factory.mktemp("operator") / "replicate-operator.log"
-    with OperatorProcess(control_plane.kubeconfig, replicate_env(s3, fake_replicate, "rep-*"), log) as operator:
+    env = replicate_env(s3, fake_replicate, "rep-*", s3_proxy.url)
+    with OperatorProcess(control_plane.kubeconfig, env, log) as operator:
         operator.wait_for_log(STARTED)
         yield operator
 
