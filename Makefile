@@ -1,5 +1,5 @@
 # The two commands of the README: `make dev` (everything locally, embedded defaults) and `make test`.
-.PHONY: dev test test-unit test-integration lint crd controlplane
+.PHONY: dev test test-unit test-integration lint crd controlplane helm kind-e2e
 
 UV ?= uv
 
@@ -25,3 +25,11 @@ crd:
 
 controlplane:
 	$(UV) run mediagen controlplane
+
+# Build the pinned helm (Go module proxy) into ~/.cache/mediagen unless it is there; prints its path.
+helm:
+	hack/build-helm.sh
+
+# kind cluster + image + chart in mock mode + an example to Succeeded (needs Docker, kind, kubectl).
+kind-e2e:
+	hack/kind-e2e.sh

@@ -1,4 +1,4 @@
-"""The ``mediagen`` command: ``crd``, ``controlplane``, ``operator``, ``dev`` (and ``gateway``)."""
+"""The ``mediagen`` command: ``crd``, ``controlplane``, ``operator``, ``dev`` and ``gateway``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,13 @@ def _operator(args: argparse.Namespace) -> int:
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
-    return run_operator(namespace=args.namespace, liveness=args.liveness, verbose=args.verbose)
+    return run_operator(
+        namespace=args.namespace,
+        liveness=args.liveness,
+        verbose=args.verbose,
+        peering=args.peering,
+        priority=args.priority,
+    )
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -48,6 +54,12 @@ def _dev(args: argparse.Namespace) -> int:
         examples=[Path(p) for p in args.example] if args.example else None,
         exit_after_example=args.exit_after_example,
     )
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from mediagen.gateway.command import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--namespace", metavar="NS", help="watch only this namespace (default: all)")
     op.add_argument("--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     op.add_argument("--verbose", action="store_true", help="debug logging")
+    op.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="for several replicas: kopf peering in this (Cluster)KopfPeering object, created if missing; "
+        "only the live replica with the highest priority works (default: standalone, one replica)",
+    )
+    op.add_argument(
+        "--priority", type=int, metavar="N", help="this replica's peering priority (default: random, distinct)"
+    )
     op.set_defaults(func=_operator)
 
     dev = sub.add_parser(
@@ -76,6 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--example", action="append", metavar="FILE", help="manifest(s) to apply (default: a mock one)")
     dev.add_argument("--exit-after-example", action="store_true", help="stop once the example succeeded")
     dev.set_defaults(func=_dev)
+
+    gw = sub.add_parser(
+        "gateway", help="run the HTTP gateway (configured from MEDIAGEN_GATEWAY_*), or manage its tokens"
+    )
+    gw.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig to use (default: in-cluster or KUBECONFIG)")
+    gw.add_argument("--host", metavar="ADDR", help="address to listen on (default 0.0.0.0)")
+    gw.add_argument("--port", type=int, metavar="PORT", help="port to listen on (default 8000; 0 picks a free one)")
+    gw.set_defaults(func=_gateway)
+    gw_sub = gw.add_subparsers(dest="gateway_command")
+    rbac = gw_sub.add_parser("rbac", help="print the gateway's ServiceAccount and least-privilege RBAC as YAML")
+    rbac.add_argument("--namespace", metavar="NS", help="the gateway's namespace (default mediagen-system)")
+    token = gw_sub.add_parser("token", help="mint, list or revoke API tokens (needs write access to the Secret)")
+    token.add_argument("--secret-namespace", metavar="NS", help="namespace of the token Secret (the gateway's)")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="mint a token for a tenant namespace; prints it once")
+    create.add_argument("--namespace", required=True, metavar="NS", help="the tenant's namespace")
+    create.add_argument("--description", metavar="TEXT", help="who or what the token is for")
+    token_sub.add_parser("list", help="list token ids, namespaces and descriptions")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id (the part after mg_)")
+    revoke.add_argument("id", help="the token id")
     return parser
 
 

@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from mediagen.controlplane import ControlPlane
 from mediagen.storage.embedded import EmbeddedS3
 from mediagen.testing.fake_replicate import FakeReplicate, Fault, ModelScript, problems
+from mediagen.testing.fault_proxy import FaultProxy
 from mediagen.testing.operator_process import OperatorProcess
 from mediagen.testing.pytest_stack import (
     STARTED,

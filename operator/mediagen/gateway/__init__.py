@@ -1,1 +1,18 @@
-"""gateway."""
+"""The HTTP gateway: MediaGenerations for clients that don't speak Kubernetes.
+
+``POST /generate``, ``GET /status/{id}``, ``GET /generations``, cancel, ``GET /health-check``, probes,
+``/metrics``, OpenAPI at ``/docs`` and a gallery at ``/``. Run it with ``mediagen gateway``.
+
+Modules: :mod:`.app` (``create_app``), :mod:`.settings`, :mod:`.deps`, :mod:`.routes`, :mod:`.auth` and
+:mod:`.tokens` (who is calling), :mod:`.models` (bodies), :mod:`.resources` (body <-> MediaGeneration),
+:mod:`.service` (what is done), :mod:`.cluster` (the Kubernetes interface) with :mod:`.kube` (real) and
+:mod:`.memory` (in memory), :mod:`.problems` (errors), :mod:`.pages` (HTML), :mod:`.rbac`, :mod:`.server`.
+"""
+
+from __future__ import annotations
+
+from mediagen.gateway.app import create_app
+from mediagen.gateway.deps import Deps, build_deps
+from mediagen.gateway.settings import GatewaySettings
+
+__all__ = ["Deps", "GatewaySettings", "build_deps", "create_app"]
