@@ -1,0 +1,186 @@
+"""The worker in-process, with the mock generator, an in-memory bucket and an in-memory Kubernetes: fast checks
+of the I/O loop around decide() (the integration tests repeat them against the real parts)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mediagen.generators.mock import MockGenerator
+from mediagen.kube.client import Conflict
+from mediagen.operator.deps import Deps
+from mediagen.operator.worker import Worker
+from mediagen.reconcile.decide import Pacing
+from mediagen.reconcile.state import FINALIZER, PENDING_ANNOTATION
+from mediagen.storage.base import ObjectURL, StoredObject
+from mediagen.transfer import Downloader
+
+
+class MemoryKube:
+    """Enough of the API server for one object: merge patches, resourceVersions, conflicts, events."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.writes: list[str] = []
+        self.events: list[tuple[str, str]] = []
+        self.conflicts_to_raise = 0
+        self.deleted = False
+
+    def _bump(self) -> dict[str, Any]:
+        meta = self.body["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        return copy.deepcopy(self.body)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self.body)
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append("status")
+        self.body.setdefault("status", {}).update(patch["status"])
+        return self._bump()
+
+    async def patch_metadata(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        meta = patch["metadata"]
+        if self.conflicts_to_raise:
+            self.conflicts_to_raise -= 1
+            raise Conflict("HTTP 409")
+        if meta.get("resourceVersion") not in (None, self.body["metadata"]["resourceVersion"]):
+            raise Conflict("HTTP 409")
+        self.writes.append("metadata")
+        target = self.body["metadata"]
+        if "finalizers" in meta:
+            target["finalizers"] = meta["finalizers"]
+        target.setdefault("annotations", {}).update(meta.get("annotations", {}))
+        return self._bump()
+
+    async def delete(self, namespace: str, name: str, uid: str) -> None:
+        self.deleted = True
+
+    async def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason))
+
+
+class MemoryStore:
+    """An in-memory bucket."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_stream(
+        self, key: str, chunks: Iterator[bytes], *, content_type: str, size_hint: int | None = None
+    ) -> StoredObject:
+        data = b"".join(chunks)
+        self.objects[key] = data
+        return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    def head(self, key: str) -> StoredObject | None:
+        return None
+
+    def url_for(self, key: str) -> ObjectURL:
+        return ObjectURL(f"https://media.example/{key}")
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [k for k in self.objects if k.startswith(prefix)]
+        for key in doomed:
+            del self.objects[key]
+        return len(doomed)
+
+
+def resource(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "gen", "namespace": "ns", "uid": "u-1", "generation": 1, "resourceVersion": "1"},
+        "spec": {"model": "a/b", "input": {"prompt": "a fox", "width": 64, "height": 64}, **spec},
+    }
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+def deps_for(kube: MemoryKube, store: MemoryStore, generator: MockGenerator) -> Deps:
+    downloader = Downloader(httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))))
+    return Deps(
+        generator=generator,
+        store=store,
+        downloader=downloader,
+        kube=kube,
+        inflight=asyncio.Semaphore(1),
+        transfers=asyncio.Semaphore(1),
+        pacing=Pacing(poll_initial_seconds=0.01, poll_max_seconds=0.05),
+        progress_interval=0.5,
+    )
+
+
+async def test_a_mock_generation_succeeds_in_two_writes(store: MemoryStore) -> None:
+    kube = MemoryKube(resource())
+    deps = deps_for(kube, store, MockGenerator())
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    await asyncio.wait_for(worker.run(), timeout=10)
+    status = kube.body["status"]
+    assert status["phase"] == "Succeeded" and status["reason"] == "Succeeded"
+    # Finalizer + marker, then the final status: an instant prediction needs no separate id write.
+    assert kube.writes == ["metadata", "status"]
+    assert FINALIZER in kube.body["metadata"]["finalizers"]
+    assert '"attempt":1' in kube.body["metadata"]["annotations"][PENDING_ANNOTATION]
+    (key,) = store.objects
+    assert store.objects[key].startswith(b"\x89PNG") and status["outputs"][0]["key"] == key
+    assert kube.events == [("Normal", "Succeeded")]
+    assert not deps.inflight.locked()  # the in-flight slot was given back
+
+
+async def test_cancel_wakes_a_waiting_worker_at_once(store: MemoryStore) -> None:
+    kube = MemoryKube(resource())
+    generator = MockGenerator(latency_seconds=3600)
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)  # it would sleep a minute between polls
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    task = asyncio.create_task(worker.run())
+    for _ in range(200):
+        if (kube.body.get("status") or {}).get("prediction"):
+            break
+        await asyncio.sleep(0.01)
+    assert kube.body["status"]["phase"] == "Running"
+    kube.body["spec"]["cancel"] = True
+    kube.body["metadata"]["generation"] = 2
+    began = asyncio.get_running_loop().time()
+    worker.update(kube._bump())
+    await asyncio.wait_for(task, timeout=5)
+    assert asyncio.get_running_loop().time() - began < 2
+    assert (kube.body["status"]["phase"], kube.body["status"]["observedGeneration"]) == ("Canceled", 2)
+    assert kube.body["status"]["prediction"]["status"] == "canceled"
+
+
+async def test_a_conflict_rereads_the_object_and_carries_on(store: MemoryStore) -> None:
+    kube = MemoryKube(resource())
+    kube.conflicts_to_raise = 1
+    worker = Worker(copy.deepcopy(kube.body), deps_for(kube, store, MockGenerator()))
+    await asyncio.wait_for(worker.run(), timeout=10)
+    assert kube.body["status"]["phase"] == "Succeeded"
+
+
+async def test_stale_watch_events_do_not_roll_the_worker_back(store: MemoryStore) -> None:
+    kube = MemoryKube(resource())
+    worker = Worker(copy.deepcopy(kube.body), deps_for(kube, store, MockGenerator()))
+    newer = kube._bump()
+    worker.update(newer)
+    worker.update(resource())  # resourceVersion 1: older than what the worker has
+    assert worker.body["metadata"]["resourceVersion"] == newer["metadata"]["resourceVersion"]
+
+
+async def test_deletion_with_policy_delete_removes_objects_and_releases_the_finalizer(store: MemoryStore) -> None:
+    kube = MemoryKube(resource(output={"deletionPolicy": "Delete"}))
+    deps = deps_for(kube, store, MockGenerator())
+    await asyncio.wait_for(Worker(copy.deepcopy(kube.body), deps).run(), timeout=10)
+    assert store.objects
+    kube.body["metadata"]["deletionTimestamp"] = dt.datetime.now(dt.UTC).isoformat()
+    await asyncio.wait_for(Worker(kube._bump(), deps).run(), timeout=10)
+    assert store.objects == {}
+    assert kube.body["metadata"]["finalizers"] == []
