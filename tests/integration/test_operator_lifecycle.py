@@ -122,3 +122,21 @@ def test_kubectl_describe_tells_the_story(
         time.sleep(0.2)
     events = text.split("Events:")[-1]
     assert "Started" in events and "ContentFlagged" in events, text
+
+
+def test_the_deadline_cancels_the_prediction_and_fails_with_deadline_exceeded(
+    control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
+) -> None:
+    model = model_name()
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=120))
+    create(control_plane, rep_namespace, "too-slow", {"model": model, "input": {"prompt": "x"}, "timeoutSeconds": 10})
+    running = wait_for(custom_api, rep_namespace, "too-slow", lambda b: bool((b.get("status") or {}).get("prediction")))
+    prediction_id = running["status"]["prediction"]["id"]
+    status = wait_phase(custom_api, rep_namespace, "too-slow", "Failed", "Succeeded", timeout=30)["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded"), status
+    assert fake_replicate.snapshot(prediction_id)["status"] == "canceled"
+    create_request = next(
+        r for r in fake_replicate.requests_to("create") if model.encode() in r.body or model in r.path
+    )
+    assert create_request.headers["cancel-after"].endswith("s")  # Replicate enforces the deadline too
+    assert 1 <= int(create_request.headers["cancel-after"][:-1]) <= 10
