@@ -73,6 +73,19 @@ class Worker:
         self._last_status_write = -1e9
         self._last_progress: int | None = None
 
+    def _log(self, level: int, message: str, *args: object) -> None:
+        """Log with the resource's identity attached (kopf's JSON format shows it as ``object``)."""
+        meta = self.body.get("metadata", {})
+        ref = {
+            "apiVersion": "mediagen.fleek.xyz/v1alpha1",
+            "kind": "MediaGeneration",
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
+        prediction = self.memory.prediction.id if self.memory.prediction else None
+        log.log(level, f"{self.label}: {message}", *args, extra={"k8s_ref": ref, "prediction_id": prediction})
+
     @property
     def label(self) -> str:
         meta = self.body.get("metadata", {})
@@ -110,7 +123,7 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not kill the supervisor; the next event restarts the worker
-            log.exception("worker for %s crashed", self.label)
+            log.exception("worker for %s crashed", self.label, extra={"k8s_ref": {"name": self.label}})
         finally:
             await self._hold_slot(False)
 
@@ -158,6 +171,7 @@ class Worker:
             assert mem.prediction is not None
             await self._write_status(view, patches.record_patch(view, mem.prediction, mem.prediction_attempt, now))
             await deps.kube.event(self.body, "Normal", "Started", f"prediction {mem.prediction.id} created")
+            self._log(logging.INFO, "prediction %s (attempt %d) started", mem.prediction.id, mem.prediction_attempt)
         elif isinstance(step, Poll):
             await self._sleep(step.delay)
             if not self._wake.is_set():
@@ -174,9 +188,11 @@ class Worker:
                 mem.recovery_done_for = 0  # the failed create may have reached Replicate: look before retrying
             await self._write_status(view, patches.retry_patch(view, step.failure, step.delay, mem.prediction, now))
             await deps.kube.event(self.body, "Warning", "Retrying", self.body["status"].get("message", ""))
+            self._log(logging.WARNING, "retrying: %s", self.body["status"].get("message", ""))
         elif isinstance(step, Finish):
             await self._write_status(view, patches.finish_patch(view, mem, step.phase, step.reason, step.message, now))
             kind = "Normal" if step.phase is Phase.SUCCEEDED else "Warning"
+            self._log(logging.INFO, "%s (%s): %s", step.phase.value, step.reason, step.message)
             await deps.kube.event(self.body, kind, step.reason, step.message)
             deps.metrics.finished(step.phase, step.reason)
         elif isinstance(step, DeleteResource):
@@ -198,7 +214,7 @@ class Worker:
         except Exception as err:
             failure = from_exception(err, during=during)
             if failure.kind is not Kind.PERMANENT and not isinstance(err, GeneratorError):
-                log.warning("%s: %s failed: %s", self.label, during, failure.message)
+                self._log(logging.WARNING, "%s failed: %s", during, failure.message)
             self.memory.failure, self.memory.failure_during = failure, during
             if during == "poll":
                 self.memory.poll_failures += 1
@@ -208,7 +224,7 @@ class Worker:
         if found is None:
             self.memory.recovery_done_for = step.attempt
         else:
-            log.info("%s: recovered prediction %s of attempt %d", self.label, found.id, step.attempt)
+            self._log(logging.INFO, "recovered prediction %s of attempt %d", found.id, step.attempt)
             self._remember(found, step.attempt)
 
     async def _create(self, view: View, step: Create) -> None:
@@ -272,7 +288,7 @@ class Worker:
                 break  # e.g. not found: nothing left to cancel
             except Exception as err:
                 failure: Failure = from_exception(err, during="cancel")
-                log.warning("%s: cancel of %s failed: %s", self.label, prediction_id, failure.message)
+                self._log(logging.WARNING, "cancel of %s failed: %s", prediction_id, failure.message)
                 await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
                 continue
             if self.memory.prediction is None or self.memory.prediction.id == prediction.id:
@@ -290,7 +306,7 @@ class Worker:
                             correlation(view.uid, view.pending.attempt), view.pending.since - RECOVERY_CLOCK_SKEW
                         )
                     except GeneratorError as err:
-                        log.warning("%s: lookup of a pending prediction failed: %s", self.label, err)
+                        self._log(logging.WARNING, "lookup of a pending prediction failed: %s", err)
                         found = None
                     if found is not None and not found.terminal:
                         await self._cancel(found.id)
