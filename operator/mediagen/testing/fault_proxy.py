@@ -7,18 +7,17 @@ except when a scripted fault says otherwise: answer 500 for the next N matching 
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 import httpx
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from mediagen.testing.http_server import ThreadedServer
 
 # host: httpx sets the upstream one; expect: httpx cannot do 100-continue, so the body just follows.
 _HOP_BY_HOP = {
@@ -55,15 +54,12 @@ class FaultProxy:
         self.failed = 0
         """How many requests the proxy failed on purpose."""
         self.forwarded = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
-        self._client: httpx.AsyncClient | None = None
+        self._server = ThreadedServer(self, name="fault-proxy")
 
     @property
     def url(self) -> str:
         """The proxy's base URL."""
-        return f"http://127.0.0.1:{self._port}"
+        return self._server.url
 
     def fail_next(self, times: int, method: str | None = None) -> None:
         """Answer the next ``times`` requests (of ``method``, if given) with an S3-style 500."""
@@ -91,52 +87,28 @@ class FaultProxy:
             status = 503 if self.down else 500
             await Response(_S3_ERROR, status_code=status, media_type="application/xml")(scope, receive, send)
             return
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(120.0))
         url = self.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
-        upstream = await self._client.send(
-            self._client.build_request(request.method, url, headers=headers, content=request.stream()), stream=True
-        )
-        self.forwarded += 1
-        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-        response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, headers=response_headers)
-        try:
-            await response(scope, receive, send)
-        finally:
-            await upstream.aclose()
+        # A client per request: the proxy serves tests, where simplicity beats connection reuse.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as client:
+            outgoing = client.build_request(request.method, url, headers=headers, content=request.stream())
+            upstream = await client.send(outgoing, stream=True)
+            self.forwarded += 1
+            response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            response = StreamingResponse(upstream.aiter_raw(), upstream.status_code, headers=response_headers)
+            try:
+                await response(scope, receive, send)
+            finally:
+                await upstream.aclose()
 
     def start(self) -> Self:
         """Serve on a free loopback port in a background thread."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-
-        async def serve_then_close() -> None:
-            assert self._server is not None
-            try:
-                await self._server.serve(sockets=[sock])
-            finally:
-                if self._client is not None:
-                    await self._client.aclose()
-
-        def serve() -> None:
-            asyncio.run(serve_then_close())
-
-        self._thread = threading.Thread(target=serve, name="fault-proxy", daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            threading.Event().wait(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
 
     def __enter__(self) -> Self:
         return self.start()

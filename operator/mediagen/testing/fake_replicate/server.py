@@ -1,17 +1,11 @@
-"""Serve a :class:`FakeReplicate` over real loopback HTTP from a background thread (uvicorn).
-
-Real sockets matter for what ASGI-in-process cannot show: read timeouts, dropped connections, connection
-pooling, and clients that only take a URL (``REPLICATE_BASE_URL``)."""
+"""Serve a :class:`FakeReplicate` over real loopback HTTP from a background thread (uvicorn)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from types import TracebackType
 
-import uvicorn
-
 from mediagen.testing.fake_replicate.fake import FakeReplicate
+from mediagen.testing.http_server import ThreadedServer
 
 
 class FakeReplicateServer:
@@ -22,57 +16,29 @@ class FakeReplicateServer:
 
     def __init__(self, fake: FakeReplicate | None = None, *, startup_timeout: float = 10.0) -> None:
         self.fake = fake or FakeReplicate()
-        self._startup_timeout = startup_timeout
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port: int | None = None
+        self._server = ThreadedServer(self.fake, name="fake-replicate-server", startup_timeout=startup_timeout)
+
+    @property
+    def port(self) -> int | None:
+        """The bound port while running."""
+        return self._server.port
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` while running."""
-        if self.port is None:
+        if self._server.port is None:
             raise RuntimeError("the fake Replicate server is not running")
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def start(self) -> FakeReplicateServer:
         """Bind a free port and serve until :meth:`stop`; returns once the socket accepts connections."""
-        if self._server is not None:
-            return self
-        config = uvicorn.Config(
-            self.fake,
-            host="127.0.0.1",
-            port=0,
-            interface="asgi3",
-            lifespan="off",
-            http="h11",
-            ws="none",
-            loop="asyncio",
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="fake-replicate-server", daemon=True)
-        self._server, self._thread = server, thread
-        thread.start()
-        deadline = time.monotonic() + self._startup_timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the fake Replicate server did not start")
-            time.sleep(0.002)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server.start()
         self.fake.base_url = self.base_url
         return self
 
     def stop(self) -> None:
         """Shut down and join the server thread (idempotent)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server, self._thread, self.port = None, None, None
+        self._server.stop()
         self.fake.base_url = None
 
     def __enter__(self) -> FakeReplicateServer:
