@@ -11,6 +11,12 @@ from mediagen.settings import Settings
 
 PEERING_GROUP = "kopf.dev"
 PEERING_VERSION = "v1"
+_PATTERN_CHARS = frozenset("*?[],!")
+
+
+def is_namespace_pattern(namespace: str) -> bool:
+    """True for a kopf namespace pattern (glob, list, negation), False for one exact namespace name."""
+    return any(char in _PATTERN_CHARS for char in namespace)
 
 
 def ensure_peering_object(name: str, namespace: str | None, kubeconfig: str | None = None) -> None:
@@ -70,13 +76,18 @@ def run_operator(
         # kopf logs every handled watch event at INFO ("Handler 'on_event' succeeded"): one line per event
         # is noise at scale; the worker logs what actually happens to each resource.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    kopf_settings = kopf.OperatorSettings()
+    # One exact namespace: kopf need not list namespaces nor watch CRDs (both cluster-wide), so a Role in that
+    # namespace is all the operator needs. (Denied, kopf would retry each for about a minute before starting.)
+    kopf_settings.scanning.disabled = namespace is not None and not is_namespace_pattern(namespace)
     if peering:
-        if namespace and any(char in namespace for char in "*?,!"):
+        if namespace and is_namespace_pattern(namespace):
             raise SystemExit("--peering needs one namespace or all of them, not a namespace pattern")
         ensure_peering_object(peering, namespace)
         priority = priority if priority is not None else random.randint(1, 2**31 - 1)
         logging.getLogger(__name__).info("peering in %r with priority %d", peering, priority)
     kopf.run(
+        settings=kopf_settings,
         standalone=not peering,
         peering_name=peering or None,
         priority=priority if peering else None,

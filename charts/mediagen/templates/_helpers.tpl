@@ -1,0 +1,103 @@
+{{/* Names */}}
+{{- define "mediagen.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mediagen.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels: common ones, and the selector of one component ("operator", "gateway", "store"). */}}
+{{- define "mediagen.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "mediagen.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mediagen
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "mediagen.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mediagen.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "mediagen.componentLabels" -}}
+{{ include "mediagen.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "mediagen.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mediagen.operatorServiceAccount" -}}
+{{- default (printf "%s-operator" (include "mediagen.fullname" .)) .Values.serviceAccount.operatorName -}}
+{{- end -}}
+
+{{- define "mediagen.gatewayServiceAccount" -}}
+{{- default (printf "%s-gateway" (include "mediagen.fullname" .)) .Values.serviceAccount.gatewayName -}}
+{{- end -}}
+
+{{/* How the operator watches: "cluster" (all namespaces), "namespace" (exactly one) or "pattern" (a glob). */}}
+{{- define "mediagen.watchMode" -}}
+{{- $ns := .Values.operator.watchNamespace -}}
+{{- if not $ns -}}cluster
+{{- else if regexMatch "[][*?,!]" $ns -}}pattern
+{{- else -}}namespace
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when kopf peering is on: asked for, or needed because several replicas run. */}}
+{{- define "mediagen.peering" -}}
+{{- if or .Values.peering.enabled (gt (int .Values.operator.replicas) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the in-memory demo store replaces R2. */}}
+{{- define "mediagen.demoStore" -}}
+{{- if not .Values.r2.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{- define "mediagen.demoStoreUrl" -}}
+{{- /* A host name without dots: moto then reads buckets from the path, not from a subdomain. */ -}}
+{{- printf "http://%s-store:%d" (include "mediagen.fullname" .) (int .Values.demoStore.port) -}}
+{{- end -}}
+
+{{/* Refuse combinations that cannot work, with a message that names the fix. */}}
+{{- define "mediagen.validate" -}}
+{{- if and .Values.r2.existingSecret (not (or .Values.r2.accountId .Values.r2.endpointUrl)) -}}
+{{- fail "r2.existingSecret is set: also set r2.accountId (Cloudflare R2) or r2.endpointUrl (any S3-compatible store)" -}}
+{{- end -}}
+{{- if and (include "mediagen.peering" .) (eq (include "mediagen.watchMode" .) "pattern") -}}
+{{- fail "operator.replicas > 1 (kopf peering) needs operator.watchNamespace to be empty or one namespace, not a pattern" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled (not .Values.gateway.enabled) -}}
+{{- fail "serviceMonitor.enabled scrapes the gateway's /metrics: it needs gateway.enabled (the operator serves no metrics yet)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The restricted pod and container security contexts. */}}
+{{- define "mediagen.podSecurityContext" -}}
+{{ toYaml .Values.podSecurityContext }}
+{{- end -}}
+
+{{- define "mediagen.securityContext" -}}
+{{ toYaml .Values.securityContext }}
+{{- end -}}

@@ -1,0 +1,344 @@
+"""The Helm chart: lint, schema, what it renders, and every rendered object accepted by the real API server."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediagen.controlplane import ControlPlane
+from mediagen.gateway.settings import GatewaySettings
+from mediagen.settings import Settings
+from mediagen.testing import helm as helm_module
+from mediagen.testing.helm import CHART, Helm, HelmError, find_helm, to_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = CHART / "ci"
+VALUE_SETS: dict[str, list[Path]] = {
+    "defaults": [],
+    "mock": [CI / "mock-values.yaml"],
+    "all-features": [CI / "all-features-values.yaml"],
+}
+# Kubernetes' "restricted" Pod Security Standard, checked by the API server itself on our pod templates.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
+
+# A stand-in for the Prometheus operator's CRD, so the ServiceMonitor can be dry-run too.
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The pinned helm (built on first use by hack/build-helm.sh)."""
+    try:
+        return Helm(find_helm(), tmp_path_factory.mktemp("helm-home"))
+    except HelmError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def one(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    matches = [obj for obj in of_kind(objects, kind) if obj["metadata"]["name"].endswith(suffix)]
+    assert len(matches) == 1, f"{kind} *{suffix}: {[m['metadata']['name'] for m in matches]}"
+    return matches[0]
+
+
+def env_names(model: type[Any], prefix: str = "") -> set[str]:
+    """The environment variables a pydantic-settings class reads."""
+    return {(field.alias or prefix + name).upper() for name, field in model.model_fields.items()}
+
+
+# --- files ----------------------------------------------------------------------------------------------------
+
+
+def test_chart_crds_hold_exactly_the_generated_crd() -> None:
+    generated = ROOT / "crds" / "mediagen.fleek.xyz_mediagenerations.yaml"
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == [generated.name]
+    assert (CHART / "crds" / generated.name).read_bytes() == generated.read_bytes(), "copy crds/ into the chart"
+    policy = ROOT / "crds" / "mediagen.fleek.xyz_input-policy.yaml"
+    assert (CHART / "files" / "input-policy.yaml").read_bytes() == policy.read_bytes(), "copy the policy too"
+
+
+def test_helm_version_is_pinned_in_one_place() -> None:
+    script = (ROOT / "hack" / "build-helm.sh").read_text()
+    match = re.search(r"^HELM_VERSION=(\S+)$", script, re.MULTILINE)
+    assert match and match.group(1) == helm_module.HELM_VERSION
+    go_mod = (ROOT / "hack" / "tools" / "helm" / "go.mod").read_text()
+    assert f"helm.sh/helm/v3 {helm_module.HELM_VERSION}" in go_mod
+    assert (ROOT / "hack" / "tools" / "helm" / "go.sum").is_file()
+
+
+# --- lint and schema --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_helm_lint_is_clean(helm: Helm, value_set: str) -> None:
+    result = helm.lint(values=VALUE_SETS[value_set])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "[WARNING]" not in output and "[ERROR]" not in output, output
+
+
+@pytest.mark.parametrize(
+    ("key", "misspelled"),
+    [
+        ("operator.replica", "replica"),  # replicas
+        ("replicat.existingSecret", "replicat"),  # replicate
+        ("gateway.servce.port", "servce"),  # service
+        ("settings.maxInflights", "maxInflights"),  # maxInflight
+    ],
+)
+def test_schema_rejects_a_misspelled_key(helm: Helm, key: str, misspelled: str) -> None:
+    result = helm.lint(set_values={key: "2"})
+    assert result.returncode != 0
+    assert f"additional properties '{misspelled}' not allowed" in result.stdout + result.stderr
+    template = helm.run("template", "x", str(CHART), f"--set={key}=2", check=False)
+    assert template.returncode != 0 and misspelled in template.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"operator.replicas": "0"}, "/operator/replicas"),
+        ({"image.pullPolicy": "Sometimes"}, "/image/pullPolicy"),
+        ({"settings.logFormat": "xml"}, "/settings/logFormat"),
+        ({"r2.presignTtlSeconds": "9999999"}, "/r2/presignTtlSeconds"),
+    ],
+)
+def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: str) -> None:
+    result = helm.lint(set_values=values)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"r2.existingSecret": "r2"}, "also set r2.accountId"),
+        ({"operator.replicas": "2", "operator.watchNamespace": "team-*"}, "not a pattern"),
+        ({"serviceMonitor.enabled": "true"}, "needs gateway.enabled"),
+    ],
+)
+def test_impossible_combinations_fail_with_the_fix(helm: Helm, values: dict[str, str], message: str) -> None:
+    result = helm.run("template", "x", str(CHART), *[f"--set={k}={v}" for k, v in values.items()], check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+# --- what it renders -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_pod_runs_restricted_with_a_read_only_root(helm: Helm, value_set: str) -> None:
+    objects = helm.template(values=VALUE_SETS[value_set])
+    deployments = of_kind(objects, "Deployment")
+    assert deployments
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65532
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        assert [volume["name"] for volume in pod["volumes"]] == ["tmp"] and "emptyDir" in pod["volumes"][0]
+
+
+def test_defaults_are_a_self_contained_mock_demo(helm: Helm) -> None:
+    objects = helm.template()
+    config = one(objects, "ConfigMap", "-operator")["data"]
+    assert config["R2_ENDPOINT_URL"] == "http://mediagen-store:9000"
+    store = one(objects, "Service", "-store")
+    assert store["metadata"]["name"] == "mediagen-store" and store["spec"]["ports"][0]["port"] == 9000
+    operator = one(objects, "Deployment", "-operator")["spec"]
+    env = {item["name"]: item for item in operator["template"]["spec"]["containers"][0]["env"]}
+    assert "REPLICATE_API_TOKEN" not in env  # no token: the mock generator
+    assert operator["strategy"] == {"type": "Recreate"} and operator["replicas"] == 1
+    assert of_kind(objects, "ValidatingAdmissionPolicy") and of_kind(objects, "ValidatingAdmissionPolicyBinding")
+    assert len(of_kind(objects, "ServiceAccount")) == 1, "only the operator's ServiceAccount without the gateway"
+
+
+def test_secrets_are_referenced_by_name_never_rendered(helm: Helm) -> None:
+    objects = helm.template(values=VALUE_SETS["all-features"])
+    assert not of_kind(objects, "Secret")
+    container = one(objects, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
+    refs = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container["env"]
+        if "secretKeyRef" in item.get("valueFrom", {})
+    }
+    assert refs == {
+        "REPLICATE_API_TOKEN": {"name": "mediagen-replicate", "key": "REPLICATE_API_TOKEN"},
+        "R2_ACCESS_KEY_ID": {"name": "mediagen-r2", "key": "R2_ACCESS_KEY_ID"},
+        "R2_SECRET_ACCESS_KEY": {"name": "mediagen-r2", "key": "R2_SECRET_ACCESS_KEY"},
+    }
+    for deployment in of_kind(objects, "Deployment"):  # nothing secret is mounted either
+        assert not [volume for volume in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in volume]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_settings_are_environment_variables_the_code_reads(
+    helm: Helm, value_set: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = helm.template(values=VALUE_SETS[value_set])
+    config = one(objects, "ConfigMap", "-operator")["data"]
+    known = env_names(Settings)
+    assert set(config) <= known, f"unknown settings: {set(config) - known}"
+    for deployment in of_kind(objects, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            names = {item["name"] for item in container.get("env", [])} - {"POD_ID", "S3_IGNORE_SUBDOMAIN_BUCKETNAME"}
+            reads = env_names(GatewaySettings, "MEDIAGEN_GATEWAY_") if container["name"] == "gateway" else known
+            assert names <= reads, f"{container['name']}: unknown variables {names - reads}"
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()  # the values parse as the operator will parse them
+    assert settings.max_output_bytes == 5 * 1024**3 and settings.max_inflight == 200
+    assert settings.output_allowed_hosts == ["replicate.delivery", "*.replicate.delivery"]
+
+
+def test_peering_is_on_exactly_when_several_replicas_run(helm: Helm) -> None:
+    single = helm.template()
+    container = one(single, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert not [arg for arg in container["args"] if arg.startswith("--peering")]
+    assert not of_kind(single, "CustomResourceDefinition")
+    assert "kopf.dev" not in json.dumps(one(single, "ClusterRole", "-operator")["rules"])
+
+    several = helm.template(set_values={"operator.replicas": "3"})
+    deployment = one(several, "Deployment", "-operator")["spec"]
+    assert "--peering=mediagen" in deployment["template"]["spec"]["containers"][0]["args"]
+    assert deployment["strategy"]["type"] == "RollingUpdate"
+    (crd,) = of_kind(several, "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "clusterkopfpeerings.kopf.dev" and crd["spec"]["scope"] == "Cluster"
+    rules = one(several, "ClusterRole", "-operator")["rules"]
+    assert {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "verbs": ["list", "watch", "create"],
+    } in rules
+    assert {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "resourceNames": ["mediagen"],
+        "verbs": ["get", "patch"],
+    } in rules
+
+    namespaced = helm.template(set_values={"operator.replicas": "2", "operator.watchNamespace": "media"})
+    (crd,) = of_kind(namespaced, "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "kopfpeerings.kopf.dev" and crd["spec"]["scope"] == "Namespaced"
+    assert "kopfpeerings" in json.dumps(one(namespaced, "Role", "-operator")["rules"])
+
+
+def test_single_namespace_install_grants_nothing_cluster_wide(helm: Helm) -> None:
+    objects = helm.template(set_values={"operator.watchNamespace": "media"})
+    (role,) = of_kind(objects, "Role")
+    assert role["metadata"]["namespace"] == "media"
+    assert not of_kind(objects, "ClusterRole") and not of_kind(objects, "ClusterRoleBinding")
+    assert one(objects, "ConfigMap", "-operator")["data"]["MEDIAGEN_NAMESPACE"] == "media"
+
+
+# --- the real API server -------------------------------------------------------------------------------------
+
+
+def restricted_namespace(plane: ControlPlane, prefix: str) -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    plane.kubectl(
+        "create",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}}),
+    )
+    return name
+
+
+def server_dry_run(plane: ControlPlane, objects: list[dict[str, Any]]) -> str:
+    """Server-side apply in dry-run mode; fails on any rejection and on any PodSecurity warning."""
+    result = plane.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=mediagen-chart-test",
+        "-f", "-", input=to_yaml(objects), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "would violate PodSecurity" not in result.stderr, result.stderr
+    assert result.stdout.count("(server dry run)") == len(objects), result.stdout
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def service_monitor_crd(control_plane: ControlPlane) -> None:
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(SERVICE_MONITOR_CRD))
+    control_plane.wait_crd_established("servicemonitors.monitoring.coreos.com")
+
+
+@pytest.mark.parametrize("variant", [*VALUE_SETS, "single-namespace", "gateway-tenants"])
+def test_api_server_accepts_every_rendered_object(
+    control_plane: ControlPlane, api: None, service_monitor_crd: None, helm: Helm, variant: str
+) -> None:
+    namespace = restricted_namespace(control_plane, "chart")
+    values, extra = VALUE_SETS.get(variant, VALUE_SETS["all-features"]), {}
+    if variant in ("single-namespace", "gateway-tenants"):
+        watched = restricted_namespace(control_plane, "chart-watched")
+        key = "operator.watchNamespace" if variant == "single-namespace" else "gateway.namespaces[0]"
+        extra = {key: watched}
+    objects = helm.template(
+        f"dry-{uuid.uuid4().hex[:6]}", namespace, values=values, set_values=extra, include_crds=True
+    )
+    kinds = {obj["kind"] for obj in objects}
+    assert {"CustomResourceDefinition", "Deployment", "ServiceAccount"} <= kinds
+    server_dry_run(control_plane, objects)
+
+
+def test_notes_tell_how_to_create_the_first_generation(control_plane: ControlPlane, api: None, helm: Helm) -> None:
+    namespace = restricted_namespace(control_plane, "notes")
+    # The session installed the admission policy from crds/ already; helm would refuse to adopt it.
+    install = [
+        "install",
+        "first",
+        str(CHART),
+        "-n",
+        namespace,
+        "--dry-run=client",
+        "--set=admissionPolicy.enabled=false",
+    ]
+    result = helm.run(*install, kubeconfig=control_plane.kubeconfig)
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl wait --for=condition=Succeeded mg/hello-mediagen" in notes
+    assert "Generator: mock" in notes and "in-memory demo store" in notes
+    manifest = textwrap.dedent(notes.split("<<'YAML'", 1)[1].split("\n", 1)[1].split("   YAML\n", 1)[0])
+    # The MediaGeneration the notes show is one the API server accepts.
+    created = control_plane.kubectl("create", "-n", namespace, "--dry-run=server", "-f", "-", input=manifest)
+    assert "mediageneration.mediagen.fleek.xyz/hello-mediagen created (server dry run)" in created.stdout
+
+
+def test_the_pod_security_check_has_teeth(control_plane: ControlPlane, api: None, helm: Helm) -> None:
+    """A weaker security context is reported by the API server, so the dry runs above prove "restricted"."""
+    namespace = restricted_namespace(control_plane, "chart-weak")
+    weak = {"securityContext.allowPrivilegeEscalation": "true", "admissionPolicy.enabled": "false"}
+    objects = of_kind(helm.template("weak", namespace, set_values=weak), "Deployment")
+    result = control_plane.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=to_yaml(objects), check=False
+    )  # fmt: skip
+    assert 'would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false' in result.stderr
