@@ -1,0 +1,175 @@
+"""The gateway's collaborators (:class:`Deps`) and the typed ``Annotated[..., Depends()]`` aliases routes use."""
+
+from __future__ import annotations
+
+import email.message
+import importlib.metadata
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore
+from mediagen.gateway.cluster import Cluster, ClusterError
+from mediagen.gateway.metrics import GatewayMetrics
+from mediagen.gateway.problems import FieldError, ProblemError
+from mediagen.gateway.service import Generations
+from mediagen.gateway.settings import GatewaySettings
+
+_PING_CACHE_SECONDS = 1.0
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mediagen")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Deps:
+    """Everything the routes need; :func:`build_deps` wires it from settings, tests build it by hand."""
+
+    settings: GatewaySettings
+    cluster: Cluster
+    authenticator: Authenticator
+    generations: Generations
+    metrics: GatewayMetrics
+    version: str = field(default_factory=_version)
+    clock: Callable[[], float] = time.monotonic
+    _ping: tuple[float, bool] | None = None
+
+    async def kubernetes_reachable(self) -> bool:
+        """Whether the API server answers; cached for a second so probes cannot flood it."""
+        now = self.clock()
+        if self._ping is not None and now - self._ping[0] < _PING_CACHE_SECONDS:
+            return self._ping[1]
+        try:
+            await self.cluster.ping()
+            reachable = True
+        except ClusterError:
+            reachable = False
+        self._ping = (now, reachable)
+        return reachable
+
+
+def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetrics | None = None) -> Deps:
+    """Wire the gateway's collaborators around ``cluster``."""
+    metrics = metrics or GatewayMetrics()
+    tokens = TokenStore(
+        cluster,
+        settings.namespace,
+        settings.token_secret,
+        ttl=settings.token_cache_seconds,
+        refresh_interval=settings.token_refresh_seconds,
+    )
+    authenticator = Authenticator(
+        cluster,
+        tokens,
+        token_review=settings.token_review,
+        audiences=settings.token_review_audiences,
+        review_ttl=settings.token_cache_seconds,
+    )
+    return Deps(
+        settings=settings,
+        cluster=cluster,
+        authenticator=authenticator,
+        generations=Generations(cluster, metrics),
+        metrics=metrics,
+    )
+
+
+def get_deps(request: Request) -> Deps:
+    """The app's :class:`Deps` (set by :func:`mediagen.gateway.app.create_app`)."""
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+DepsDep = Annotated[Deps, Depends(get_deps)]
+
+# Declares the scheme in OpenAPI (the "Authorize" button of /docs); the header is checked in get_tenant.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    description="An API token (mg_<id>_<secret>) or, when enabled, a Kubernetes ServiceAccount token.",
+)
+
+
+async def get_tenant(
+    request: Request,
+    deps: DepsDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Tenant:
+    """The authenticated caller; 401 otherwise (and 503 when credentials cannot be checked)."""
+    try:
+        return await deps.authenticator.authenticate(request.headers.get("authorization"))
+    except AuthError as err:
+        deps.metrics.auth_failures.labels(reason=err.reason).inc()
+        raise
+
+
+TenantDep = Annotated[Tenant, Depends(get_tenant)]
+
+
+def get_generations(deps: DepsDep) -> Generations:
+    """The generations service."""
+    return deps.generations
+
+
+GenerationsDep = Annotated[Generations, Depends(get_generations)]
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (``application/json`` or ``application/*+json``)."""
+    content_type = request.headers.get("content-type")
+    if content_type:
+        parsed = email.message.Message()
+        parsed["content-type"] = content_type
+        subtype = parsed.get_content_subtype()
+        if parsed.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json")):
+            return
+    raise ProblemError(
+        415,
+        "unsupported-media-type",
+        "the body must be JSON, sent with Content-Type: application/json",
+        errors=[
+            FieldError(
+                field="Content-Type",
+                location="header",
+                pointer="",
+                message=f"must be application/json, not {content_type!r}" if content_type else "missing",
+            )
+        ],
+    )
+
+
+def reject_unknown_query(request: Request, _tenant: TenantDep) -> None:
+    """422 for query parameters the route does not declare: a typo (``?phse=Failed``) must not be ignored.
+
+    Depends on the tenant so that an unauthenticated request is a 401 whatever its parameters."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ProblemError(
+            422,
+            "validation-error",
+            f"unknown query parameter {unknown[0]!r}",
+            errors=[
+                FieldError(field=name, location="query", pointer=f"/{name}", message="unknown query parameter")
+                for name in unknown
+            ],
+        )
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {str(param.alias) for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

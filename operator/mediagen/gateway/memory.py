@@ -1,0 +1,141 @@
+""":class:`~mediagen.gateway.cluster.Cluster` in memory: what the API server would do, for unit tests.
+
+It keeps objects per namespace, assigns uid, resourceVersion, creationTimestamp and ``generateName``
+suffixes, applies JSON merge patches, pages lists in name order with continue tokens, and can be told to
+fail (``fail_with``) to exercise the error paths.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from mediagen.gateway import rbac
+from mediagen.gateway.cluster import AlreadyExists, BadRequest, ClusterError, NotFound, Page, Review
+from mediagen.gateway.tokens import mint
+
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class MemoryCluster:
+    """In-memory objects, Secrets and ServiceAccount tokens."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {}
+        """namespace -> name -> object."""
+        self.namespaces: set[str] | None = None
+        """When set, creating in any other namespace is NotFound (as the API server does)."""
+        self.secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.service_account_tokens: dict[str, str] = {}
+        """token -> username (``system:serviceaccount:<ns>:<name>``)."""
+        self.fail_with: ClusterError | None = None
+        """Raised by every call while set."""
+        self.calls: dict[str, int] = {}
+        self._versions = itertools.count(1)
+        self._suffixes = itertools.count()
+
+    def _enter(self, method: str) -> None:
+        self.calls[method] = self.calls.get(method, 0) + 1
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def add_api_token(
+        self, tenant: str, *, namespace: str = rbac.DEFAULT_NAMESPACE, secret: str = rbac.TOKEN_SECRET
+    ) -> str:
+        """Mint an API token for namespace ``tenant`` into the token Secret; returns the token."""
+        token, record = mint(tenant)
+        self.secrets.setdefault((namespace, secret), {})[record.id] = record.encode()
+        return token
+
+    def put(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store ``body`` as is (as if created with kubectl); fills in the server-set metadata."""
+        stored = copy.deepcopy(body)
+        meta = stored.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        meta["namespace"] = namespace
+        meta["resourceVersion"] = str(next(self._versions))
+        meta.setdefault("generation", 1)
+        self.objects.setdefault(namespace, {})[meta["name"]] = stored
+        return copy.deepcopy(stored)
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("create")
+        if self.namespaces is not None and namespace not in self.namespaces:
+            raise NotFound(f'namespaces "{namespace}" not found')
+        meta = body.get("metadata") or {}
+        name = meta.get("name")
+        if not name:
+            name = f"{meta.get('generateName', '')}{self._suffix()}"
+        if name in self.objects.get(namespace, {}):
+            raise AlreadyExists(f'mediagenerations "{name}" already exists')
+        return self.put(namespace, {**body, "metadata": {**meta, "name": name}})
+
+    def _suffix(self) -> str:
+        n = next(self._suffixes)
+        digits = []
+        for _ in range(5):
+            n, digit = divmod(n, len(_SUFFIX_ALPHABET))
+            digits.append(_SUFFIX_ALPHABET[digit])
+        return "".join(digits)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        self._enter("get")
+        try:
+            return copy.deepcopy(self.objects[namespace][name])
+        except KeyError:
+            raise NotFound(f'mediagenerations "{name}" not found') from None
+
+    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
+        self._enter("list_page")
+        names = sorted(self.objects.get(namespace, {}))
+        if continue_token:
+            if not continue_token.startswith("after:"):
+                raise BadRequest("continue key is not valid")
+            names = [n for n in names if n > continue_token.removeprefix("after:")]
+        page, rest = names[:limit], names[limit:]
+        items = [copy.deepcopy(self.objects[namespace][n]) for n in page]
+        return Page(items=items, continue_token=f"after:{page[-1]}" if rest and page else "")
+
+    async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self._enter("patch")
+        current = await self.get(namespace, name)
+        self.calls["get"] -= 1
+        updated = merge_patch(current, patch)
+        if updated.get("spec") != current.get("spec"):
+            updated["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        return self.put(namespace, updated)
+
+    async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes]:
+        self._enter("read_secret")
+        try:
+            return dict(self.secrets[namespace, name])
+        except KeyError:
+            raise NotFound(f'secrets "{name}" not found') from None
+
+    async def review_token(self, token: str, audiences: list[str]) -> Review:
+        self._enter("review_token")
+        username = self.service_account_tokens.get(token)
+        if username is None:
+            return Review(authenticated=False, error="invalid bearer token")
+        return Review(authenticated=True, username=username)
+
+    async def ping(self) -> None:
+        self._enter("ping")

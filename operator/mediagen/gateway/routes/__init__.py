@@ -1,0 +1,1 @@
+"""The gateway's routes, one module per concern: generations (the JSON API), health, gallery (HTML)."""

@@ -1,0 +1,156 @@
+"""What the gateway does with MediaGenerations, independent of HTTP: create, read, list, cancel.
+
+Every operation is confined to the tenant's namespace: a name in another namespace is simply not found,
+so ids of other tenants neither leak nor can be acted upon.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from mediagen.api.models import Phase
+from mediagen.gateway.auth import Tenant
+from mediagen.gateway.cluster import AlreadyExists, Cluster, NotFound, Page
+from mediagen.gateway.metrics import GatewayMetrics
+from mediagen.gateway.models import GenerateRequest
+from mediagen.gateway.problems import FieldError, ProblemError
+from mediagen.gateway.resources import (
+    build_resource,
+    idempotent_name,
+    is_done,
+    phase_of,
+    request_hash,
+    stored_hash,
+)
+
+log = logging.getLogger(__name__)
+
+_CREATE_ATTEMPTS = 3
+_LIST_ROUND_TRIPS = 10
+_RECENT_PAGE = 250
+_RECENT_SCAN = 2000
+
+
+@dataclass
+class Created:
+    """The outcome of :meth:`Generations.create`."""
+
+    body: dict[str, Any]
+    replayed: bool
+    """True when an earlier identical request had created it (idempotent retry)."""
+
+
+class Generations:
+    """MediaGeneration operations on behalf of tenants."""
+
+    def __init__(self, cluster: Cluster, metrics: GatewayMetrics | None = None) -> None:
+        self._cluster = cluster
+        self._metrics = metrics or GatewayMetrics()
+
+    async def create(self, tenant: Tenant, request: GenerateRequest, idempotency_key: str | None) -> Created:
+        """Create the generation, or find the one an identical earlier request created."""
+        if request.name and idempotency_key:
+            raise ProblemError(
+                422,
+                "validation-error",
+                "use either a name or an Idempotency-Key: a name makes the request idempotent by itself",
+                errors=[
+                    FieldError(
+                        field="Idempotency-Key",
+                        location="header",
+                        pointer="",
+                        message="cannot be combined with a name",
+                    )
+                ],
+            )
+        digest = request_hash(request)
+        name = request.name or (idempotent_name(tenant.namespace, idempotency_key) if idempotency_key else None)
+        body = build_resource(request, name=name, digest=digest, subject=tenant.subject)
+        for _ in range(_CREATE_ATTEMPTS):
+            try:
+                created = await self._cluster.create(tenant.namespace, body)
+            except AlreadyExists:
+                if name is None:
+                    continue  # a generateName suffix collided: the API server picks another one next time
+                try:
+                    existing = await self._cluster.get(tenant.namespace, name)
+                except NotFound:
+                    continue  # deleted in between: create it again
+                if stored_hash(existing) != digest:
+                    self._metrics.generations.labels(outcome="conflict").inc()
+                    what = "Idempotency-Key" if idempotency_key else "name"
+                    raise ProblemError(
+                        409,
+                        "idempotency-conflict",
+                        f"this {what} was already used for a different request",
+                        errors=[_conflict_field(idempotency_key)],
+                    ) from None
+                self._metrics.generations.labels(outcome="replayed").inc()
+                return Created(existing, replayed=True)
+            except NotFound:
+                log.error("tenant namespace %s does not exist (token subject %s)", tenant.namespace, tenant.subject)
+                raise ProblemError(503, "tenant-unavailable", "this tenant's namespace does not exist") from None
+            self._metrics.generations.labels(outcome="created").inc()
+            return Created(created, replayed=False)
+        raise ProblemError(503, "unavailable", "could not create the generation; retry", headers={"Retry-After": "1"})
+
+    async def get(self, tenant: Tenant, name: str) -> dict[str, Any]:
+        """One generation of the tenant; NotFound otherwise."""
+        return await self._cluster.get(tenant.namespace, name)
+
+    async def list_page(
+        self, tenant: Tenant, *, limit: int, continue_token: str = "", phase: Phase | None = None
+    ) -> Page:
+        """A page of the tenant's generations in name order, optionally only those in ``phase``.
+
+        With a phase filter each round trip asks for no more objects than are still missing, so every object
+        read is either returned or skipped for good and the continue token stays exact; the round trips per
+        request are bounded, so a page may come back short (even empty) with a continue token.
+        """
+        if phase is None:
+            return await self._cluster.list_page(tenant.namespace, limit=limit, continue_token=continue_token)
+        items: list[dict[str, Any]] = []
+        token = continue_token
+        for _ in range(_LIST_ROUND_TRIPS):
+            page = await self._cluster.list_page(tenant.namespace, limit=limit - len(items), continue_token=token)
+            items.extend(item for item in page.items if phase_of(item) is phase)
+            token = page.continue_token
+            if not token or len(items) >= limit:
+                break
+        return Page(items=items, continue_token=token)
+
+    async def recent(self, tenant: Tenant, count: int) -> list[dict[str, Any]]:
+        """The tenant's ``count`` newest generations, newest first (bounded scan)."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while len(items) < _RECENT_SCAN:
+            page = await self._cluster.list_page(tenant.namespace, limit=_RECENT_PAGE, continue_token=token)
+            items.extend(page.items)
+            token = page.continue_token
+            if not token:
+                break
+        items.sort(key=lambda body: str((body.get("metadata") or {}).get("name") or ""))
+        # RFC 3339 UTC timestamps sort as strings; the sort is stable, so equal times stay in name order.
+        items.sort(key=lambda body: str((body.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+        return items[:count]
+
+    async def cancel(self, tenant: Tenant, name: str) -> tuple[dict[str, Any], bool]:
+        """Set ``spec.cancel``; returns the resource and whether anything was written.
+
+        A finished generation, or one already being canceled, is left alone: cancel is idempotent."""
+        body = await self._cluster.get(tenant.namespace, name)
+        if is_done(body) or (body.get("spec") or {}).get("cancel"):
+            return body, False
+        patched = await self._cluster.patch(tenant.namespace, name, {"spec": {"cancel": True}})
+        self._metrics.cancels.inc()
+        return patched, True
+
+
+def _conflict_field(idempotency_key: str | None) -> FieldError:
+    if idempotency_key:
+        return FieldError(
+            field="Idempotency-Key", location="header", pointer="", message="already used for a different body"
+        )
+    return FieldError(field="name", location="body", pointer="/name", message="already used for a different body")
