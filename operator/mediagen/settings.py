@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     namespace: str | None = Field(
         default=None, alias="MEDIAGEN_NAMESPACE", description="Watch one namespace; unset watches all."
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        alias="MEDIAGEN_METRICS_PORT",
+        description="Serve Prometheus metrics on this port (all interfaces, path /metrics); 0 serves none.",
+    )
     log_format: str = Field(default="json", alias="MEDIAGEN_LOG_FORMAT", description="json or text.")
     log_level: str = Field(default="INFO", alias="MEDIAGEN_LOG_LEVEL", description="Python log level.")
 

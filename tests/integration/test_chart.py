@@ -27,25 +27,28 @@ VALUE_SETS: dict[str, list[Path]] = {
 # Kubernetes' "restricted" Pod Security Standard, checked by the API server itself on our pod templates.
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
 
-# A stand-in for the Prometheus operator's CRD, so the ServiceMonitor can be dry-run too.
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-            }
-        ],
-    },
-}
+
+def prometheus_operator_crd(kind: str) -> dict[str, Any]:
+    """A stand-in for one of the Prometheus operator's CRDs, so the ServiceMonitors and rules can be dry-run too."""
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +142,8 @@ def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: 
     [
         ({"r2.existingSecret": "r2"}, "also set r2.accountId"),
         ({"operator.replicas": "2", "operator.watchNamespace": "team-*"}, "not a pattern"),
-        ({"serviceMonitor.enabled": "true"}, "needs gateway.enabled"),
+        ({"serviceMonitor.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
+        ({"prometheusRule.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
     ],
 )
 def test_impossible_combinations_fail_with_the_fix(helm: Helm, values: dict[str, str], message: str) -> None:
@@ -289,8 +293,10 @@ def server_dry_run(plane: ControlPlane, objects: list[dict[str, Any]]) -> str:
 
 @pytest.fixture(scope="module")
 def service_monitor_crd(control_plane: ControlPlane) -> None:
-    control_plane.kubectl("apply", "-f", "-", input=json.dumps(SERVICE_MONITOR_CRD))
-    control_plane.wait_crd_established("servicemonitors.monitoring.coreos.com")
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        crd = prometheus_operator_crd(kind)
+        control_plane.kubectl("apply", "-f", "-", input=json.dumps(crd))
+        control_plane.wait_crd_established(crd["metadata"]["name"])
 
 
 @pytest.mark.parametrize("variant", [*VALUE_SETS, "single-namespace", "gateway-tenants"])

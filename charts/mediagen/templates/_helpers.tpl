@@ -88,9 +88,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (include "mediagen.peering" .) (eq (include "mediagen.watchMode" .) "pattern") -}}
 {{- fail "operator.replicas > 1 (kopf peering) needs operator.watchNamespace to be empty or one namespace, not a pattern" -}}
 {{- end -}}
-{{- if and .Values.serviceMonitor.enabled (not .Values.gateway.enabled) -}}
-{{- fail "serviceMonitor.enabled scrapes the gateway's /metrics: it needs gateway.enabled (the operator serves no metrics yet)" -}}
+{{- if and .Values.serviceMonitor.enabled (not (or .Values.operator.metrics.enabled .Values.gateway.enabled)) -}}
+{{- fail "serviceMonitor.enabled has nothing to scrape: it needs operator.metrics.enabled (or gateway.enabled)" -}}
 {{- end -}}
+{{- if and .Values.prometheusRule.enabled (not .Values.operator.metrics.enabled) -}}
+{{- fail "prometheusRule.enabled alerts on the operator's metrics: it needs operator.metrics.enabled" -}}
+{{- end -}}
+{{- if and .Values.operator.metrics.enabled (eq (int .Values.operator.metrics.port) (int .Values.operator.healthPort)) -}}
+{{- fail "operator.metrics.port must differ from operator.healthPort" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* PromQL label matchers that pick this installation's series (prometheusRule.selector, or its namespace). */}}
+{{- define "mediagen.alertSelector" -}}
+{{- default (printf "namespace=%q" .Release.Namespace) .Values.prometheusRule.selector -}}
 {{- end -}}
 
 {{/* The restricted pod and container security contexts. */}}

@@ -16,7 +16,8 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -41,6 +42,10 @@ WEBHOOK_EVENTS = ("completed",)
 """Only the final event: webhooks speed things up, polling stays the source of truth."""
 MAX_FIND_PAGES = 20
 
+RequestObserver = Callable[[Operation, str, float], None]
+"""Told about every request: the endpoint (``create``, ``get``, ``cancel``, ``list``), the HTTP status code as a
+string (``"error"`` when no response came back) and the seconds it took. For metrics; never sees ids or URLs."""
+
 _MODEL_REF = re.compile(r"^(?P<owner>[^/\s]+)/(?P<name>[^/:\s]+)(:(?P<version>\S+))?$")
 _KNOWN_STATUSES = frozenset({"starting", "processing", *TERMINAL_STATUSES})
 _TIMESTAMP = re.compile(
@@ -54,7 +59,7 @@ class ReplicateGenerator:
 
     ``webhook_base_url`` must be an HTTPS URL for the real API (the fake also accepts HTTP); it need not
     receive anything, it carries the correlation marker. ``transport`` is for tests (``httpx.MockTransport``,
-    ``httpx.ASGITransport``); production leaves it ``None``."""
+    ``httpx.ASGITransport``); production leaves it ``None``. ``observer`` is told about every request (metrics)."""
 
     name = "replicate"
 
@@ -67,6 +72,7 @@ class ReplicateGenerator:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_find_pages: int = MAX_FIND_PAGES,
+        observer: RequestObserver | None = None,
     ) -> None:
         if not api_token:
             raise ValueError("a Replicate API token is required")
@@ -75,6 +81,7 @@ class ReplicateGenerator:
         self._token = api_token
         self._webhook_base_url = webhook_base_url
         self._max_find_pages = max_find_pages
+        self._observer = observer
         self._origin = _origin(base_url)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -176,10 +183,13 @@ class ReplicateGenerator:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             response = await self._client.request(method, url, content=content, headers=headers)
         except httpx.RequestError as exc:
+            self._observe(operation, "error", started)
             raise self._redacted(error_for_transport(exc, operation)) from None
+        self._observe(operation, str(response.status_code), started)
         if not response.is_success:
             raise self._redacted(error_for_response(response, operation))
         try:
@@ -190,6 +200,10 @@ class ReplicateGenerator:
             # A 2xx we cannot read: for a create the prediction may exist, so this must stay retryable.
             raise TransientError(f"Replicate sent an unreadable {response.status_code} response to {operation}")
         return data
+
+    def _observe(self, operation: Operation, code: str, started: float) -> None:
+        if self._observer is not None:
+            self._observer(operation, code, time.perf_counter() - started)
 
     def _redacted(self, error: Exception) -> Exception:
         """Defence in depth: no message may ever carry the token, whatever a server echoes."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from typing import Any, Protocol
 
 from kubernetes import client as k8s
@@ -118,8 +119,12 @@ class KubernetesKube:
         meta = body.get("metadata", {})
         now = dt.datetime.now(dt.UTC)
         event = k8s.CoreV1Event(
+            # Named as client-go's recorder names them, <object>.<unix nanoseconds in hex>: lists come back in
+            # name order, so `kubectl describe` (which sorts by whole seconds only) keeps same-second events
+            # in the order they happened instead of a random one.
             metadata=k8s.V1ObjectMeta(
-                generate_name=f"{meta.get('name', 'mediageneration')}.", namespace=meta.get("namespace")
+                name=f"{str(meta.get('name', 'mediageneration'))[:236]}.{time.time_ns():x}",
+                namespace=meta.get("namespace"),
             ),
             involved_object=k8s.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",

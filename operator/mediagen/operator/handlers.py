@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from mediagen.api.models import GROUP, PLURAL, VERSION
+from mediagen.operator.metrics import Metrics
 from mediagen.operator.supervisor import Supervisor
 from mediagen.operator.wiring import Runtime, build_runtime
 from mediagen.settings import Settings
@@ -33,9 +34,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.connect_timeout = 10
     # We post our own events with reasons matching the conditions; kopf's log-derived ones would be noise.
     settings.posting.enabled = False
-    runtime: Runtime = memo.get("runtime") or await build_runtime(Settings())
+    # ``mediagen operator`` puts the Metrics it serves on /metrics into the memo; embedded runs may not.
+    metrics: Metrics = memo.get("metrics") or Metrics()
+    runtime: Runtime = memo.get("runtime") or await build_runtime(Settings(), metrics=metrics)
     memo["runtime"] = runtime
     memo["supervisor"] = Supervisor(runtime.deps)
+    runtime.deps.metrics.started(runtime.deps.generator.name)
     log.info("mediagen operator started (generator=%s)", runtime.deps.generator.name)
 
 

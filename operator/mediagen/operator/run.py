@@ -7,6 +7,8 @@ import random
 
 import kopf
 
+from mediagen.logging_setup import configure_logging
+from mediagen.operator.metrics import Metrics
 from mediagen.settings import Settings
 
 PEERING_GROUP = "kopf.dev"
@@ -67,15 +69,20 @@ def run_operator(
 
     settings = Settings()
     namespace = namespace or settings.namespace
-    log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
-    kopf.configure(verbose=verbose, log_format=log_format)
-    logging.getLogger().setLevel(logging.DEBUG if verbose else settings.log_level.upper())
-    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not verbose:
-        # kopf logs every handled watch event at INFO ("Handler 'on_event' succeeded"): one line per event
-        # is noise at scale; the worker logs what actually happens to each resource.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    configure_logging(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        verbose=verbose,
+        secrets=[
+            secret.get_secret_value() if secret else None
+            for secret in (settings.replicate_api_token, settings.r2_secret_access_key)
+        ],
+    )
+    # One registry for the whole process: the HTTP endpoint serves it, the handlers' startup wires it in.
+    metrics = Metrics(process_metrics=True)
+    if settings.metrics_port:
+        port = metrics.serve(settings.metrics_port)
+        logging.getLogger(__name__).info("serving Prometheus metrics on port %d at /metrics", port)
     kopf_settings = kopf.OperatorSettings()
     # One exact namespace: kopf need not list namespaces nor watch CRDs (both cluster-wide), so a Role in that
     # namespace is all the operator needs. (Denied, kopf would retry each for about a minute before starting.)
@@ -94,5 +101,6 @@ def run_operator(
         clusterwide=namespace is None,
         namespaces=[namespace] if namespace else [],
         liveness_endpoint=liveness,
+        memo=kopf.Memo(metrics=metrics),
     )
     return 0

@@ -13,6 +13,7 @@ from mediagen.generators.replicate import ReplicateGenerator
 from mediagen.kube.client import KubernetesKube, load_api_client
 from mediagen.operator.deps import Deps
 from mediagen.operator.limits import RateLimitedGenerator, TokenBucket
+from mediagen.operator.metrics import Metrics
 from mediagen.reconcile.decide import Pacing
 from mediagen.settings import Settings
 from mediagen.storage.base import ObjectStore
@@ -37,8 +38,10 @@ class Runtime:
         self.http.close()
 
 
-def build_generator(settings: Settings) -> Generator:
-    """Replicate when a token is set (and mock mode is not forced), else the placeholder renderer."""
+def build_generator(settings: Settings, metrics: Metrics | None = None) -> Generator:
+    """Replicate when a token is set (and mock mode is not forced), else the placeholder renderer.
+
+    ``metrics`` is told about every request to Replicate."""
     if settings.use_mock:
         return MockGenerator(latency_seconds=settings.mock_latency_seconds)
     assert settings.replicate_api_token is not None
@@ -46,6 +49,7 @@ def build_generator(settings: Settings) -> Generator:
         api_token=settings.replicate_api_token.get_secret_value(),
         base_url=settings.replicate_base_url,
         webhook_base_url=settings.webhook_url,
+        observer=metrics.replicate_request if metrics is not None else None,
     )
 
 
@@ -70,11 +74,14 @@ def build_store(settings: Settings) -> ObjectStore:
     )
 
 
-async def build_runtime(settings: Settings, *, kubeconfig: str | None = None) -> Runtime:
+async def build_runtime(
+    settings: Settings, *, kubeconfig: str | None = None, metrics: Metrics | None = None
+) -> Runtime:
     """Everything the operator needs, built inside the running event loop (async clients bind to it)."""
+    metrics = metrics or Metrics()
     api_client = await asyncio.to_thread(load_api_client, kubeconfig)
     generator = RateLimitedGenerator(
-        build_generator(settings),
+        build_generator(settings, metrics),
         requests=TokenBucket(settings.replicate_requests_per_second),
         creates=TokenBucket(settings.replicate_creates_per_second),
     )
@@ -97,5 +104,6 @@ async def build_runtime(settings: Settings, *, kubeconfig: str | None = None) ->
         pacing=Pacing(poll_initial_seconds=settings.poll_initial_seconds, poll_max_seconds=settings.poll_max_seconds),
         progress_interval=settings.progress_interval_seconds,
         delete_timeout=settings.delete_timeout_seconds,
+        metrics=metrics,
     )
     return Runtime(deps=deps, http=http)

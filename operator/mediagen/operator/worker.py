@@ -2,6 +2,11 @@
 
 The worker owns all I/O for its resource and nothing else. State that matters survives in the resource
 (status, the pending-create annotation, the finalizer); :class:`Memory` only saves calls between steps.
+
+It also tells the story: an event on every transition, with the reason the Succeeded condition gets (Running,
+Uploading, the failure's reason on a retry, the final reason), plus Canceling when it stops a prediction;
+log lines carrying the resource and the prediction id; and the metrics of :mod:`mediagen.operator.metrics`.
+None of that adds a write to the MediaGeneration itself (events are objects of their own).
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from mediagen.api.models import Phase
-from mediagen.generators.base import CreateRequest, GeneratorError, PermanentError, Prediction
+from mediagen.generators.base import TERMINAL_STATUSES, CreateRequest, GeneratorError, PermanentError, Prediction
 from mediagen.kube.client import Conflict, Gone
 from mediagen.operator.deps import Deps
+from mediagen.operator.metrics import model_label
 from mediagen.operator.outputs import store_outputs
 from mediagen.reconcile import status as patches
 from mediagen.reconcile.decide import decide
@@ -53,6 +60,14 @@ RECOVERY_CLOCK_SKEW = dt.timedelta(seconds=60)
 _SLOT_STEPS = (MarkPending, Recover, Create, Record, Poll, Upload, CancelRemote)
 
 
+def _creation_epoch(body: dict[str, Any]) -> float:
+    """metadata.creationTimestamp as epoch seconds (now when missing or unreadable)."""
+    try:
+        return dt.datetime.fromisoformat(str(body["metadata"]["creationTimestamp"])).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()
+
+
 def resource_version(body: dict[str, Any]) -> int:
     """The object's resourceVersion as a number (etcd revisions are), or -1 when it is not one."""
     try:
@@ -72,19 +87,49 @@ class Worker:
         self._has_slot = False
         self._last_status_write = -1e9
         self._last_progress: int | None = None
+        # Observability only: nothing below decides anything.
+        spec = body.get("spec") or {}
+        self._model = model_label(spec.get("model"), spec.get("deployment"))
+        self._key = str(body.get("metadata", {}).get("uid") or self.label)
+        self._created = _creation_epoch(body)
+        self._tracked_phase: Phase | None = None
+        self._finished_predictions: set[str] = set()
+        self._recovered: str | None = None
 
-    def _log(self, level: int, message: str, *args: object) -> None:
-        """Log with the resource's identity attached (kopf's JSON format shows it as ``object``)."""
+    def _ref(self) -> dict[str, Any]:
+        """The resource's identity for log records (kopf's JSON format shows it as ``object``)."""
         meta = self.body.get("metadata", {})
-        ref = {
+        return {
             "apiVersion": "mediagen.fleek.xyz/v1alpha1",
             "kind": "MediaGeneration",
             "namespace": meta.get("namespace"),
             "name": meta.get("name"),
             "uid": meta.get("uid"),
         }
+
+    def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+        """Log with the resource's identity and the prediction id (where known) attached."""
         prediction = self.memory.prediction.id if self.memory.prediction else None
-        log.log(level, f"{self.label}: {message}", *args, extra={"k8s_ref": ref, "prediction_id": prediction})
+        if prediction is None:
+            recorded = (self.body.get("status") or {}).get("prediction") or {}
+            prediction = recorded.get("id")
+        log.log(
+            level,
+            f"{self.label}: {message}",
+            *args,
+            exc_info=exc_info,
+            extra={"k8s_ref": self._ref(), "prediction_id": prediction},
+        )
+
+    async def _event(self, type_: str, reason: str, message: str) -> None:
+        """Post an event on the resource (a write of its own, never one to the MediaGeneration)."""
+        await self.deps.kube.event(self.body, type_, reason, message)
+
+    def _track(self, phase: Phase | None) -> None:
+        """Report this resource to the in-flight gauges (``None``: not in flight any more)."""
+        if phase is not self._tracked_phase:
+            self._tracked_phase = phase
+            self.deps.metrics.in_flight(self._key, phase, self._created)
 
     @property
     def label(self) -> str:
@@ -108,6 +153,7 @@ class Worker:
         try:
             while True:
                 view = View.from_body(self.body)
+                self._track(None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING))
                 now = self.deps.now()
                 step = decide(view, self.memory, now, self.deps.pacing)
                 if isinstance(step, Done):
@@ -123,8 +169,9 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not kill the supervisor; the next event restarts the worker
-            log.exception("worker for %s crashed", self.label, extra={"k8s_ref": {"name": self.label}})
+            self._log(logging.ERROR, "worker crashed", exc_info=True)
         finally:
+            self._track(None)
             await self._hold_slot(False)
 
     async def _hold_slot(self, needed: bool) -> None:
@@ -170,16 +217,31 @@ class Worker:
         elif isinstance(step, Record):
             assert mem.prediction is not None
             await self._write_status(view, patches.record_patch(view, mem.prediction, mem.prediction_attempt, now))
-            await deps.kube.event(self.body, "Normal", "Started", f"prediction {mem.prediction.id} created")
-            self._log(logging.INFO, "prediction %s (attempt %d) started", mem.prediction.id, mem.prediction_attempt)
+            verb = "Recovered" if self._recovered == mem.prediction.id else "Started"
+            what = f"prediction {mem.prediction.id} (attempt {mem.prediction_attempt})"
+            # The reason is the condition's ("Running"); the message says whether this process created it.
+            await self._event("Normal", "Running", f"{verb} {what}")
+            self._log(logging.INFO, "%s %s", verb.lower(), what)
         elif isinstance(step, Poll):
             await self._sleep(step.delay)
             if not self._wake.is_set():
                 await self._call(view, "poll", self._poll(view))
         elif isinstance(step, CancelRemote):
+            if view.spec.cancel:
+                why, kind = "spec.cancel is set", "Normal"
+            else:
+                why, kind = f"the deadline (spec.timeoutSeconds={view.spec.timeout_seconds}) passed", "Warning"
+            await self._event(kind, "Canceling", f"canceling prediction {step.prediction_id}: {why}")
+            self._log(logging.INFO, "canceling prediction %s: %s", step.prediction_id, why)
             await self._cancel(step.prediction_id)
         elif isinstance(step, Upload):
             await self._maybe_progress(view, Phase.UPLOADING, 100)
+            self._track(Phase.UPLOADING)
+            if view.status.prediction is not None:  # an instant prediction goes straight to its final event
+                assert mem.prediction is not None
+                message = f"copying the outputs of prediction {mem.prediction.id} to storage"
+                await self._event("Normal", "Uploading", message)
+                self._log(logging.INFO, "%s", message)
             await self._call(view, "upload", self._upload(view))
         elif isinstance(step, Wait):
             await self._sleep((step.until - now).total_seconds())
@@ -187,14 +249,17 @@ class Worker:
             if not step.new_attempt and mem.failure_during == "create":
                 mem.recovery_done_for = 0  # the failed create may have reached Replicate: look before retrying
             await self._write_status(view, patches.retry_patch(view, step.failure, step.delay, mem.prediction, now))
-            await deps.kube.event(self.body, "Warning", "Retrying", self.body["status"].get("message", ""))
+            deps.metrics.retry(step.failure.reason)
+            # The condition's reason while retrying is the failure's; the message says which retry and when.
+            await self._event("Warning", step.failure.reason, self.body["status"].get("message", ""))
             self._log(logging.WARNING, "retrying: %s", self.body["status"].get("message", ""))
         elif isinstance(step, Finish):
             await self._write_status(view, patches.finish_patch(view, mem, step.phase, step.reason, step.message, now))
-            kind = "Normal" if step.phase is Phase.SUCCEEDED else "Warning"
+            self._track(None)
+            kind = "Warning" if step.phase is Phase.FAILED else "Normal"
             self._log(logging.INFO, "%s (%s): %s", step.phase.value, step.reason, step.message)
-            await deps.kube.event(self.body, kind, step.reason, step.message)
-            deps.metrics.finished(step.phase, step.reason)
+            await self._event(kind, step.reason, step.message)
+            deps.metrics.finished(step.phase, step.reason, now.timestamp() - self._created)
         elif isinstance(step, DeleteResource):
             await deps.kube.delete(view.namespace, view.name, view.uid)
             await self._sleep(5.0)  # the DELETED (or finalizing) event wakes us; don't spin meanwhile
@@ -221,10 +286,12 @@ class Worker:
 
     async def _recover(self, view: View, step: Recover) -> None:
         found = await self.deps.generator.find(correlation(view.uid, step.attempt), step.since - RECOVERY_CLOCK_SKEW)
+        self.deps.metrics.recovery(found is not None)
         if found is None:
             self.memory.recovery_done_for = step.attempt
         else:
-            self._log(logging.INFO, "recovered prediction %s of attempt %d", found.id, step.attempt)
+            self._recovered = found.id
+            self._log(logging.INFO, "found prediction %s of attempt %d on Replicate", found.id, step.attempt)
             self._remember(found, step.attempt)
 
     async def _create(self, view: View, step: Create) -> None:
@@ -249,6 +316,12 @@ class Worker:
 
     def _remember(self, prediction: Prediction, attempt: int) -> None:
         self.memory.prediction, self.memory.prediction_attempt = prediction, attempt
+        if prediction.terminal and prediction.id not in self._finished_predictions:
+            self._finished_predictions.add(prediction.id)
+            recorded = (self.body.get("status") or {}).get("prediction") or {}
+            # Recorded as final already: an earlier process counted it (its time was billed once).
+            if not (recorded.get("id") == prediction.id and recorded.get("status") in TERMINAL_STATUSES):
+                self.deps.metrics.prediction_finished(self._model, prediction)
 
     def _prediction_id(self, view: View) -> str | None:
         if self.memory.prediction is not None:
@@ -276,7 +349,13 @@ class Worker:
         assert prediction is not None
         if prediction.output is None:
             raise PermanentError("NoOutput", "the prediction succeeded but returned no output")
-        outputs, expires = await store_outputs(self.deps, view, prediction)
+        began = self.deps.monotonic()
+        try:
+            outputs, expires = await store_outputs(self.deps, view, prediction)
+        except Exception:
+            self.deps.metrics.upload(self.deps.monotonic() - began, None)
+            raise
+        self.deps.metrics.upload(self.deps.monotonic() - began, [output.size_bytes for output in outputs])
         self.memory.outputs, self.memory.url_expires_at = outputs, expires
 
     async def _cancel(self, prediction_id: str) -> None:
@@ -318,9 +397,7 @@ class Worker:
                     prefix = resource_prefix(view.spec.output.key_prefix, view.namespace, view.name, view.uid)
                     await asyncio.to_thread(deps.store.delete_prefix, prefix)
         except TimeoutError:
-            await deps.kube.event(
-                self.body, "Warning", "CleanupIncomplete", "cleanup did not finish in time; releasing the resource"
-            )
+            await self._event("Warning", "CleanupIncomplete", "cleanup did not finish in time; releasing the resource")
         except Exception as err:
-            await deps.kube.event(self.body, "Warning", "CleanupIncomplete", f"cleanup failed: {err}")
+            await self._event("Warning", "CleanupIncomplete", f"cleanup failed: {err}")
         self.memory.cleanup_done = True
