@@ -33,3 +33,15 @@ helm:
 # kind cluster + image + chart in mock mode + an example to Succeeded (needs Docker, kind, kubectl).
 kind-e2e:
 	hack/kind-e2e.sh
+
+# Benchmarks (README "Benchmarks"): the real control plane, fake Replicate and S3, the operator as its own process;
+# about 15 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.
+.PHONY: bench
+bench:
+	$(UV) run python -m mediagen.bench --scale full
+
+# Reliability and security experiments on loopback (operator kills, control-plane restarts, outages, failover,
+# fuzzing, secret hygiene, abuse limits); writes bench/reliability.json. About 25 minutes on two cores.
+.PHONY: chaos
+chaos:
+	$(UV) run python -m mediagen.chaos --scale full

@@ -16,13 +16,17 @@ from mediagen.generators.base import CreateRequest, Generator, Prediction
 
 
 class TokenBucket:
-    """An asyncio token bucket: ``rate`` tokens a second, at most ``burst`` saved up. Fair (FIFO)."""
+    """An asyncio token bucket: ``rate`` tokens a second, at most ``burst`` saved up. Fair (FIFO).
 
-    def __init__(self, rate: float, burst: float | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    The default burst of one token makes ``rate`` a ceiling for every second, not an average: requests are
+    at least ``1 / rate`` apart. (A burst of ``rate`` tokens let up to twice the rate through in one second:
+    64 requests in a second against a limit of 40 were measured with 500 predictions in flight.)"""
+
+    def __init__(self, rate: float, burst: float = 1.0, *, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.burst = max(1.0, burst if burst is not None else rate)
+        self.burst = max(1.0, burst)
         self._tokens = self.burst
         self._clock = clock
         self._last = clock()
@@ -48,11 +52,18 @@ class RateLimitedGenerator:
         self._inner = inner
         self._requests = requests
         self._creates = creates
+        self._create_turn = asyncio.Lock()
+        self._last_create = -1e9
         self.name = inner.name
 
     async def create(self, request: CreateRequest) -> Prediction:
         await self._creates.acquire()
         await self._requests.acquire()
+        # Waiting in the shared queue after the create bucket can bunch creates up again (11 in one second
+        # against 8/s were measured): keep them 1 / rate apart as they leave.
+        async with self._create_turn:
+            await asyncio.sleep(self._last_create + 1.0 / self._creates.rate - time.monotonic())
+            self._last_create = time.monotonic()
         return await self._inner.create(request)
 
     async def get(self, prediction_id: str) -> Prediction:

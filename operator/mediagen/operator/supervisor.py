@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from mediagen.operator.deps import Deps
-from mediagen.operator.worker import Worker
+from mediagen.operator.worker import Worker, resource_version
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,9 @@ class Supervisor:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
+        # The resourceVersion each ended worker last saw: watch events lag behind our own writes, and an event
+        # older than that must not start a new worker on an outdated body (it would redo finished work).
+        self._ended_at: dict[str, int] = {}
 
     @property
     def active(self) -> int:
@@ -37,12 +40,17 @@ class Supervisor:
             return
         entry = self._workers.get(uid)
         if event_type == "DELETED":
+            self._ended_at.pop(uid, None)
             if entry is not None:
                 entry[1].cancel()
             return
         if entry is not None and not entry[1].done():
             entry[0].update(body)
             return
+        if entry is not None:
+            self._forget(uid, entry[1])  # it ended and its done-callback has not run yet
+        if 0 <= resource_version(body) <= self._ended_at.get(uid, -1):
+            return  # not newer than what the last worker saw when it ended: nothing new to do
         worker = Worker(body, self.deps)
         task = asyncio.create_task(worker.run(), name=f"mediagen-worker-{worker.label}")
         self._workers[uid] = (worker, task)
@@ -52,6 +60,8 @@ class Supervisor:
         entry = self._workers.get(uid)
         if entry is not None and entry[1] is task:
             del self._workers[uid]
+            if not task.cancelled():  # canceled: deleted (or shutting down), so no event will follow
+                self._ended_at[uid] = resource_version(entry[0].body)
 
     async def shutdown(self) -> None:
         """Stop every worker. Nothing is lost: the next operator resumes from the resources."""
@@ -60,3 +70,4 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
+        self._ended_at.clear()

@@ -1,0 +1,75 @@
+"""How big each benchmark runs: ``full`` (the numbers in the README, ~15 minutes on two cores) and ``smoke``
+(tiny counts, about a minute, run by the test suite so the benchmarks never rot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Counts and durations of one benchmark run."""
+
+    name: str
+    long_prediction_seconds: float
+    """The long prediction of :mod:`.writes` (queue included): 60 s, as the targets say."""
+    overhead_rounds: tuple[tuple[int, int], ...]
+    """(concurrency, rounds) pairs for :mod:`.overhead`: each round creates that many at once."""
+    throughput_count: int
+    """Instant generations drained by :mod:`.throughput`."""
+    rate_count: int
+    """Slow predictions started at once by :mod:`.rate`."""
+    rate_tail_seconds: float
+    """How long :mod:`.rate` keeps measuring once every prediction was created."""
+    inflight_count: int
+    """Slow predictions held in flight by :mod:`.inflight`."""
+    inflight_warmup_seconds: float
+    inflight_window_seconds: float
+    large_bytes: int
+    """Size of the output file copied by :mod:`.large`."""
+    large_runs: int
+    """Copies by the operator (and baseline uploads) in :mod:`.large`, alternating."""
+    floor_patches: int
+    """Raw status patches made by :mod:`.floor`."""
+    webhook_rounds: tuple[tuple[int, int], ...]
+    """(concurrency, rounds) for the webhook prototype of :mod:`.webhooks`."""
+    settle_seconds: float
+    """How long :mod:`.writes` waits after the last generation for anything late."""
+
+
+FULL = Scale(
+    name="full",
+    long_prediction_seconds=60.0,
+    overhead_rounds=((1, 30), (50, 4), (200, 3)),
+    throughput_count=1000,
+    rate_count=500,
+    rate_tail_seconds=20.0,
+    inflight_count=2000,
+    inflight_warmup_seconds=20.0,
+    inflight_window_seconds=60.0,
+    large_bytes=1 * GIB,
+    large_runs=2,
+    floor_patches=1000,
+    webhook_rounds=((1, 30), (50, 4), (200, 3)),
+    settle_seconds=2.0,
+)
+SMOKE = Scale(
+    name="smoke",
+    long_prediction_seconds=3.0,
+    overhead_rounds=((1, 1), (3, 1)),
+    throughput_count=20,
+    rate_count=20,
+    rate_tail_seconds=1.0,
+    inflight_count=20,
+    inflight_warmup_seconds=1.0,
+    inflight_window_seconds=1.5,
+    large_bytes=16 * MIB,
+    large_runs=1,
+    floor_patches=30,
+    webhook_rounds=((1, 1), (3, 1)),
+    settle_seconds=0.5,
+)
+SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -1,0 +1,174 @@
+"""The results as a Markdown table: one row per measurement, its target, and whether it is met."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Row = tuple[str, str, str, str]
+PASS, FAIL, NONE = "yes", "**no**", ""
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _verdict(ok: bool) -> str:
+    return PASS if ok else FAIL
+
+
+def _numeric(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Items in numeric key order ("1", "50", "200"; "1s", "10s", "60s"): results.json sorts keys as text."""
+    return sorted(values.items(), key=lambda item: float(item[0].rstrip("s")))
+
+
+def _writes(r: dict[str, Any]) -> Row:
+    w = r["writes_per_generation"]
+    order = [k for k in ("instant", "short", "long_quiet", "long") if k in w]
+    label = {"instant": "instant", "short": "3 s", "long_quiet": "long, quiet", "long": "long, tqdm"}
+    seconds = w.get("long", {}).get("prediction_seconds", 60)
+    text = " · ".join(f"{label[k]} **{w[k]['total']}**" for k in order)
+    events = " · ".join(str(w[k]["events"]) for k in order)
+    lifecycle = [w[k]["total"] for k in order if k != "long"]
+    return (
+        f"API-server writes per generation beyond the create (long = {seconds:g} s); events posted",
+        f"{text}; events {events}",
+        "≤ 3 (progress writes extra by design)",
+        _verdict(max(lifecycle) <= 3),
+    )
+
+
+def _requests(r: dict[str, Any]) -> Row:
+    q = r["replicate_requests_per_generation"]["long"]
+    return (
+        f"Replicate requests for a {q['prediction_seconds']:g}-s prediction: create · polls · cancels",
+        f"{q['create']} · **{q['get']}** · {q['cancel']}",
+        "polls ≤ 15",
+        _verdict(q["get"] <= 15),
+    )
+
+
+def _rate(r: dict[str, Any]) -> Row:
+    d = r["replicate_rate"]
+    ratios = " · ".join(f"{w} {v:.2f}" for w, v in _numeric(d["peak_ratio"]))
+    creates = " · ".join(f"{w} {v:.2f}" for w, v in _numeric(d["peak_create_ratio"]))
+    peak = d["peak_requests"].get("1s", 0)
+    # A token bucket holding one token lets ``rate + 1`` requests into some sliding second: say so, not "no".
+    verdict = PASS if peak <= d["configured_rps"] else "+1 request" if peak <= d["configured_rps"] + 1 else FAIL
+    return (
+        f"Peak Replicate request rate ÷ limit ({d['configured_rps']:g}/s; creates {d['configured_create_rps']:g}/s), "
+        f"{d['predictions']} slow predictions, sliding window",
+        f"all {ratios}; creates {creates}; 429s: {d['throttled_429']}",
+        "≤ 1",
+        verdict,
+    )
+
+
+def _latency(key: str, title: str, target: bool) -> Callable[[dict[str, Any]], Row]:
+    def row(r: dict[str, Any]) -> Row:
+        o = r[key]
+        text = " · ".join(f"{c}: {_fmt(v['p50'])}/{_fmt(v['p95'])}/{_fmt(v['p99'])}" for c, v in _numeric(o))
+        if not target:
+            return (title, text, "", NONE)
+        top = o[max(o, key=int)]
+        return (title, text, "p50 ≤ 50, p99 ≤ 500 at 200", _verdict(top["p50"] <= 50 and top["p99"] <= 500))
+
+    return row
+
+
+def _throughput(r: dict[str, Any]) -> Row:
+    t = r["throughput"]
+    return (
+        f"Throughput, {t['generations']} instant generations (sustained, 10th-90th pct)",
+        f"**{r['throughput_per_s']:.1f}**/s (overall {t['overall_per_s']:.1f}/s)",
+        "≥ 50/s",
+        _verdict(r["throughput_per_s"] >= 50),
+    )
+
+
+def _inflight(r: dict[str, Any]) -> Row:
+    d = r["inflight"]
+    rss, cpu = r["rss_mb_inflight_2000"], r["cpu_cores_inflight_2000"]
+    return (
+        f"Operator RSS · CPU with {d['predictions']} predictions in flight",
+        f"**{rss:.0f} MB** · **{cpu:.2f} cores** (ramp peak {d['ramp_peak_rss_mb']:.0f} MB)",
+        "≤ 300 MB, < 0.3 core",
+        _verdict(rss <= 300 and cpu < 0.3),
+    )
+
+
+def _large(r: dict[str, Any]) -> Row:
+    d = r["large_transfer"]
+    size = d["bytes"] / 1024**2
+    label = f"{size / 1024:g} GiB" if size >= 1024 else f"{size:g} MiB"
+    return (
+        f"{label} output: operator RSS growth · speed ÷ boto3 upload_file",
+        f"**{d['rss_growth_mb']:.0f} MB** · **{d['speed_ratio']:.2f}** "
+        f"({d['operator_mb_s']:.0f} vs {d['baseline_mb_s']:.0f} MB/s; source {d['source_mb_s']:.0f} MB/s)",
+        "≤ 64 MB, ≥ 0.7",
+        _verdict(d["rss_growth_mb"] <= 64 and d["speed_ratio"] >= 0.7),
+    )
+
+
+def _floor(r: dict[str, Any]) -> Row:
+    f = r["floor"]
+    p = f["patch_ms"]
+    ratios = r.get("floor_ratios", {})
+    parts = []
+    if "overhead_ms_instant_p50_at_1_in_raw_patches" in ratios:
+        parts.append(f"instant overhead at 1 = {ratios['overhead_ms_instant_p50_at_1_in_raw_patches']:g} patches")
+    if "throughput_writes_share_of_raw_patch_rate" in ratios:
+        parts.append(f"throughput writes = {ratios['throughput_writes_share_of_raw_patch_rate']:.0%} of the raw rate")
+    return (
+        f"Floor: {f['patches']} raw status patches (kubernetes client): ms p50/p95/p99; patches/s 1 · "
+        f"{f['parallel_threads']} threads",
+        f"{p['p50']:.1f}/{p['p95']:.1f}/{p['p99']:.1f}; {f['sequential_patches_per_s']:.0f} · "
+        f"{f['parallel_patches_per_s']:.0f}" + (f" ({'; '.join(parts)})" if parts else ""),
+        "",
+        NONE,
+    )
+
+
+def _webhooks(r: dict[str, Any]) -> Row:
+    o = r["proposal_webhooks"]["overhead_ms"]
+    text = " · ".join(f"{c}: {_fmt(v['p50'])}/{_fmt(v['p95'])}/{_fmt(v['p99'])}" for c, v in _numeric(o))
+    return ("Prototype: overhead with completion webhooks, ms p50/p95/p99 by concurrency", text, "", NONE)
+
+
+ROWS: tuple[Callable[[dict[str, Any]], Row], ...] = (
+    _writes,
+    _requests,
+    _rate,
+    _latency("overhead_ms", "Overhead, 0.5-2.5 s predictions, ms p50/p95/p99 by concurrency", True),
+    _latency("overhead_ms_instant", "Overhead, instant predictions (no polling), ms p50/p95/p99", False),
+    _throughput,
+    _inflight,
+    _large,
+    _floor,
+    _webhooks,
+)
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """One row per measurement present in ``results``."""
+    found: list[Row] = []
+    for make in ROWS:
+        try:
+            found.append(make(results))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The table, with the scale and machine in a line above it."""
+    m = results.get("machine", {})
+    head = (
+        f"Scale `{results.get('scale', '?')}`, {m.get('cpus_usable', '?')} cores ({m.get('cpu_model', '?')}), "
+        f"{m.get('memory_gib', '?')} GiB, kube-apiserver {m.get('kube_apiserver', '?')}, {results.get('finished', '')}"
+    )
+    lines = [head, "", "| measurement | result | target | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)]
+    return "\n".join(lines)

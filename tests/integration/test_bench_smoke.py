@@ -1,0 +1,106 @@
+"""Every benchmark at smoke scale, against the session's control plane, so the benchmarks never rot.
+
+Not their timings: that they run, that results.json has the documented keys and types, and that the counts are
+exact (the writes a generation costs equal what the API server's audit log says, request counts add up).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediagen.bench import runner, table
+from mediagen.bench.config import SMOKE
+from mediagen.controlplane import ControlPlane
+
+REQUIRED = (
+    "writes_per_generation",
+    "replicate_requests_per_generation",
+    "peak_replicate_rate_ratio",
+    "overhead_ms",
+    "throughput_per_s",
+    "rss_mb_inflight_2000",
+    "cpu_cores_inflight_2000",
+    "large_transfer",
+    "machine",
+)
+
+
+@pytest.fixture(scope="module")
+def results(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One smoke run of the whole suite; what it wrote to results.json."""
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    runner.run_suite(SMOKE, output=output, plane=control_plane, progress=lambda _: None)
+    data: dict[str, Any] = json.loads(Path(output).read_text())
+    return data
+
+
+def test_every_benchmark_ran_without_error(results: dict[str, Any]) -> None:
+    assert results["errors"] == {}
+    assert set(results["runs"]) == set(runner.BENCHMARKS)
+    assert results["scale"] == "smoke"
+
+
+def test_results_have_the_documented_keys_and_types(results: dict[str, Any]) -> None:
+    assert all(key in results for key in REQUIRED), sorted(results)
+    for key in ("peak_replicate_rate_ratio", "throughput_per_s", "rss_mb_inflight_2000", "cpu_cores_inflight_2000"):
+        assert isinstance(results[key], int | float) and results[key] >= 0, key
+    for by_concurrency in (results["overhead_ms"], results["overhead_ms_instant"]):
+        assert set(by_concurrency) == {str(c) for c, _ in SMOKE.overhead_rounds}
+        for stats in by_concurrency.values():
+            assert all(isinstance(stats[p], float) for p in ("p50", "p95", "p99"))
+    large = results["large_transfer"]
+    assert isinstance(large["rss_growth_mb"], float) and isinstance(large["speed_ratio"], float)
+    assert isinstance(results["machine"]["cpu_count"], int)
+    assert len(table.rows(results)) == len(table.ROWS)  # every row of the table renders
+
+
+def test_writes_per_generation_are_exact_and_match_the_audit_log(
+    results: dict[str, Any], control_plane: ControlPlane
+) -> None:
+    writes, namespace = results["writes_per_generation"], results["generation_cost"]["namespace"]
+    # The finalizer with the pending marker, then the final status; one more (the prediction id) when the
+    # prediction outlives the create call. The smoke "long" prediction is shorter than a progress interval.
+    assert writes["instant"]["by_kind"] == {"patch": 1, "patch status": 1}
+    for name in ("short", "long", "long_quiet"):
+        assert writes[name]["by_kind"] == {"patch": 1, "patch status": 2}, name
+    audited: dict[str, Counter[str]] = {}
+    for event in control_plane.audit_events():
+        ref = event.get("objectRef", {})
+        if ref.get("namespace") == namespace and event.get("stage") == "ResponseComplete":
+            kind = " ".join(filter(None, [event["verb"], ref.get("subresource")]))
+            audited.setdefault(ref["name"], Counter())[kind] += 1
+    for name, counts in writes.items():
+        assert audited[name.replace("_", "-")] == Counter(counts["by_kind"]) + Counter({"create": 1}), name
+        assert counts["total"] == sum(counts["by_kind"].values())
+
+
+def test_replicate_request_counts_add_up(results: dict[str, Any]) -> None:
+    requests = results["replicate_requests_per_generation"]
+    for name, counts in requests.items():
+        assert (counts["create"], counts["cancel"], counts["list"], counts["file"]) == (1, 0, 0, 1), name
+        assert counts["api_total"] == counts["create"] + counts["get"] + counts["cancel"] + counts["list"]
+    assert requests["instant"]["get"] == 0  # finished inside the create call: nothing to poll
+    assert requests["short"]["get"] >= 1
+
+
+def test_load_benchmarks_did_all_their_work(results: dict[str, Any]) -> None:
+    throughput = results["throughput"]
+    assert throughput["phases"] == {"Succeeded": SMOKE.throughput_count}
+    assert throughput["generations_by_write_count"] == {"2": SMOKE.throughput_count}
+    assert throughput["replicate_requests"] == {"create": SMOKE.throughput_count, "file": SMOKE.throughput_count}
+    rate = results["replicate_rate"]
+    assert rate["created"] == SMOKE.rate_count and rate["throttled_429"] == 0
+    inflight = results["inflight"]
+    assert inflight["created"] == SMOKE.inflight_count
+    assert inflight["predictions_polled_by_steady_operator"] == SMOKE.inflight_count
+    for run in results["large_transfer"]["operator_runs"]:
+        assert run["phase"] == "Succeeded" and run["size_ok"] and run["sha256_ok"]
+    assert results["floor"]["patch_ms"]["n"] == SMOKE.floor_patches
+    for phases in results["overhead_phases"].values():
+        for by_phase in phases.values():
+            assert set(by_phase) == {"Succeeded"}
