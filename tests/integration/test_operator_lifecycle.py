@@ -28,7 +28,8 @@ def test_a_generation_costs_three_writes_beyond_the_users_create(
     control_plane: ControlPlane, custom_api: k8s.CustomObjectsApi, rep_namespace: str, fake_replicate: FakeReplicate
 ) -> None:
     model = model_name()
-    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=0.3, logs=QUIET))
+    # Longer than the test operator's 1 s progress interval, so an eager Uploading write would show up here.
+    fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=2.5, logs=QUIET))
     create(control_plane, rep_namespace, "cheap", {"model": model, "input": {"prompt": "x"}})
     wait_phase(custom_api, rep_namespace, "cheap", "Succeeded")
     time.sleep(1.0)  # anything late would show up now

@@ -125,7 +125,7 @@ def test_after_a_restart_the_recorded_prediction_is_polled_at_once() -> None:
     assert decide(view(pending=1, status=running()), Memory(), NOW) == Poll(0.0)
 
 
-@pytest.mark.parametrize(("age", "expected"), [(0, 1.0), (2, 1.0), (30, 6.0), (600, 15.0)])
+@pytest.mark.parametrize(("age", "expected"), [(0, 1.0), (2, 1.0), (30, 10.0), (600, 15.0)])
 def test_polls_back_off_with_the_predictions_age(age: int, expected: float) -> None:
     p = Prediction(id="p1", status="processing", created_at=NOW - dt.timedelta(seconds=age))
     assert decide(view(status=running()), mem(prediction=p, prediction_attempt=1), NOW) == Poll(expected)
@@ -362,3 +362,19 @@ def test_a_deleted_resource_without_our_finalizer_needs_nothing() -> None:
 def test_oversized_input_fails_before_any_call_when_the_admission_policy_is_missing() -> None:
     step = decide(view(spec={"input": {"prompt": "x" * 20000}}), Memory(), NOW)
     assert isinstance(step, Finish) and step.reason == "InvalidInput" and "spec.input.prompt" in step.message
+
+
+def test_a_minute_long_prediction_costs_at_most_fifteen_polls() -> None:
+    pacing = Pacing()
+    elapsed, polls = 0.0, 0
+    while elapsed < 60.0:  # poll until the first poll at or after completion
+        step = decide(
+            view(status=running()),
+            mem(prediction=Prediction(id="p1", status="processing", created_at=NOW - dt.timedelta(seconds=elapsed))),
+            NOW,
+            pacing,
+        )
+        assert isinstance(step, Poll)
+        elapsed += step.delay
+        polls += 1
+    assert polls <= 15

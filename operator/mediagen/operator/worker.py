@@ -235,14 +235,13 @@ class Worker:
             self._log(logging.INFO, "canceling prediction %s: %s", step.prediction_id, why)
             await self._cancel(step.prediction_id)
         elif isinstance(step, Upload):
-            await self._maybe_progress(view, Phase.UPLOADING, 100)
             self._track(Phase.UPLOADING)
             if view.status.prediction is not None:  # an instant prediction goes straight to its final event
                 assert mem.prediction is not None
                 message = f"copying the outputs of prediction {mem.prediction.id} to storage"
                 await self._event("Normal", "Uploading", message)
                 self._log(logging.INFO, "%s", message)
-            await self._call(view, "upload", self._upload(view))
+            await self._upload_reporting_slowness(view)
         elif isinstance(step, Wait):
             await self._sleep((step.until - now).total_seconds())
         elif isinstance(step, ScheduleRetry):
@@ -343,6 +342,20 @@ class Worker:
             view, patches.progress_patch(view, phase, progress, self.memory.prediction, self.deps.now())
         )
         self.deps.metrics.progress_write()
+
+    async def _upload_reporting_slowness(self, view: View) -> None:
+        """Copy the outputs; write the Uploading phase only if the copy outlasts one progress interval.
+
+        Most copies take milliseconds: writing Uploading up front cost every generation a fourth write."""
+        upload = asyncio.ensure_future(self._call(view, "upload", self._upload(view)))
+        try:
+            await asyncio.wait_for(asyncio.shield(upload), timeout=self.deps.progress_interval)
+        except TimeoutError:
+            await self._maybe_progress(view, Phase.UPLOADING, 100)
+            await upload
+        except asyncio.CancelledError:
+            upload.cancel()
+            raise
 
     async def _upload(self, view: View) -> None:
         prediction = self.memory.prediction

@@ -19,5 +19,6 @@ def poll_delay(elapsed_seconds: float, *, initial: float, maximum: float) -> flo
     """How long to wait before the next poll of a prediction that has run for ``elapsed_seconds``.
 
     Quick predictions are noticed quickly; long ones are polled at most every ``maximum`` seconds. The delay
-    grows with elapsed time (about a fifth of it), so a 60-second prediction costs about a dozen polls."""
-    return max(initial, min(maximum, elapsed_seconds / 5.0))
+    grows with elapsed time (a third of it), so a 60-second prediction costs at most 15 polls (14 measured
+    on paper: 1, 2, 3, 4, 5.3, 7.1, … 53 s, then 68 s)."""
+    return max(initial, min(maximum, elapsed_seconds / 3.0))
