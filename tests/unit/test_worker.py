@@ -184,3 +184,20 @@ async def test_deletion_with_policy_delete_removes_objects_and_releases_the_fina
     await asyncio.wait_for(Worker(kube._bump(), deps).run(), timeout=10)
     assert store.objects == {}
     assert kube.body["metadata"]["finalizers"] == []
+
+
+async def test_an_unreachable_api_server_is_waited_out_not_fatal(store: MemoryStore) -> None:
+    class FlakyKube(MemoryKube):
+        outages = 2
+
+        async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+            if self.outages:
+                self.outages -= 1
+                raise ConnectionRefusedError("kube-apiserver is restarting")
+            return await super().patch_status(namespace, name, patch)
+
+    kube = FlakyKube(resource())
+    worker = Worker(copy.deepcopy(kube.body), deps_for(kube, store, MockGenerator()))
+    await asyncio.wait_for(worker.run(), timeout=10)  # backs off 1 s, then 2 s
+    assert kube.body["status"]["phase"] == "Succeeded"
+    assert len(store.objects) == 1  # the retried final write reused the copy already made

@@ -149,27 +149,39 @@ class Worker:
             self._wake.set()
 
     async def run(self) -> None:
-        """Work until there is nothing left to do; never raises except on cancellation."""
+        """Work until there is nothing left to do; never raises except on cancellation.
+
+        A failure of our own I/O (the API server restarting, a network blip, a bug) must not end the worker:
+        no watch event may ever come to start another one (kopf resumes its watch where it left off), and the
+        resource would stay in flight forever. So the worker backs off, re-reads the resource and decides again;
+        everything it learnt is still in memory, so nothing is created twice."""
+        failures = 0
         try:
             while True:
                 view = View.from_body(self.body)
-                self._track(None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING))
-                now = self.deps.now()
-                step = decide(view, self.memory, now, self.deps.pacing)
-                if isinstance(step, Done):
-                    return
-                self.memory.failure = None  # decided upon: the step carries what it needs of it
-                await self._hold_slot(isinstance(step, _SLOT_STEPS))
                 try:
+                    self._track(None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING))
+                    now = self.deps.now()
+                    step = decide(view, self.memory, now, self.deps.pacing)
+                    if isinstance(step, Done):
+                        return
+                    self.memory.failure = None  # decided upon: the step carries what it needs of it
+                    await self._hold_slot(isinstance(step, _SLOT_STEPS))
                     await self._perform(view, step, now)
+                    failures = 0
                 except Gone:
                     return  # deleted under us; a DELETED event ends this worker anyway
                 except Conflict:
                     self.body = await self.deps.kube.get(view.namespace, view.name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug must not kill the supervisor; the next event restarts the worker
-            self._log(logging.ERROR, "worker crashed", exc_info=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2.0**failures)
+                    self._log(logging.WARNING, "step failed (%s); retrying in %.1fs", _describe(err), delay)
+                    await self._sleep(delay)
+                    with contextlib.suppress(Exception):  # still down: the next round backs off further
+                        self.body = await self.deps.kube.get(view.namespace, view.name)
         finally:
             self._track(None)
             await self._hold_slot(False)
@@ -414,3 +426,9 @@ class Worker:
         except Exception as err:
             await self._event("Warning", "CleanupIncomplete", f"cleanup failed: {err}")
         self.memory.cleanup_done = True
+
+
+def _describe(err: BaseException) -> str:
+    """One line about an exception, for logs (the redaction filter scrubs secrets from it)."""
+    status = getattr(err, "status", None)
+    return f"{type(err).__name__}{f' HTTP {status}' if status else ''}: {str(err)[:300]}"
