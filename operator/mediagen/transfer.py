@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -27,19 +28,24 @@ from mediagen.transfer_sources import (
     OUTPUT_UNAUTHORIZED,
     OUTPUT_URL_REJECTED,
     DownloadPolicy,
+    Resolver,
     TransferError,
     check_url,
     clean_content_type,
     decode_data_uri,
     describe_url,
+    resolve_public,
     sends_token,
+    system_resolver,
     too_large,
+    too_slow,
 )
 
 __all__ = [
     "Download",
     "DownloadPolicy",
     "Downloader",
+    "Resolver",
     "TransferError",
     "collect_output_urls",
     "copy_output",
@@ -75,7 +81,13 @@ class Downloader:
     """Opens output references (``data:`` URIs and allow-listed http(s) URLs) as byte streams.
 
     Thread-safe: it holds no per-download state. The injected client must not carry credentials of its
-    own; the Replicate token is added per request, only for ``policy.token_hosts``.
+    own; the Replicate token is added per request, only for ``policy.token_hosts`` (none by default).
+
+    Every hop (the URL, then each redirect) is checked against the policy, its host name resolved once with
+    ``resolver`` and refused unless every address is public, and the request is then sent to the checked
+    address itself, with the name kept in the ``Host`` header and as the TLS server name (so the certificate
+    is still verified against the name). That pins each connection to the address that was checked, whatever
+    client is injected; the price is that a proxy or ``NO_PROXY`` rule sees the address, not the name.
     """
 
     def __init__(
@@ -84,16 +96,23 @@ class Downloader:
         *,
         token: str | None = None,
         allowed_hosts: Sequence[str] = DELIVERY_HOSTS,
-        token_hosts: Sequence[str] = DELIVERY_HOSTS,
+        token_hosts: Sequence[str] = (),
         allow_insecure_loopback: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = 3,
         stall_timeout_seconds: float = 60.0,
         connect_timeout_seconds: float = 10.0,
+        min_bytes_per_second: float = 16 * 1024,
+        rate_window_seconds: float = 30.0,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``token`` is the Replicate API token; the other arguments are :class:`DownloadPolicy`'s fields."""
+        """``token`` is the Replicate API token; ``resolver`` looks host names up (tests inject one) and
+        ``clock`` measures download rates; the other arguments are :class:`DownloadPolicy`'s fields."""
         self._client = client
         self._token = token
+        self._resolver = resolver
+        self._clock = clock
         self.policy = DownloadPolicy(
             allowed_hosts=tuple(allowed_hosts),
             token_hosts=tuple(token_hosts),
@@ -102,6 +121,8 @@ class Downloader:
             max_redirects=max_redirects,
             stall_timeout_seconds=stall_timeout_seconds,
             connect_timeout_seconds=connect_timeout_seconds,
+            min_bytes_per_second=min_bytes_per_second,
+            rate_window_seconds=rate_window_seconds,
         )
 
     def __repr__(self) -> str:
@@ -147,7 +168,18 @@ class Downloader:
         )
 
     def _send(self, url: httpx.URL) -> httpx.Response:
-        request = self._client.build_request("GET", url, timeout=self.policy.timeout())
+        pinned = resolve_public(url, self.policy, self._resolver)
+        if pinned is None:
+            request = self._client.build_request("GET", url, timeout=self.policy.timeout())
+        else:
+            # Connect to the checked address; the name stays in Host and in TLS (SNI and certificate check).
+            request = self._client.build_request(
+                "GET",
+                url.copy_with(host=pinned),
+                timeout=self.policy.timeout(),
+                headers={"Host": url.netloc.decode("ascii")},
+                extensions={"sni_hostname": url.host},
+            )
         # Client-level defaults must not leak either: the token goes exactly where the policy says.
         request.headers.pop("Authorization", None)
         if self._token and sends_token(url, self.policy):
@@ -199,14 +231,29 @@ class Downloader:
         return Download(content_type, size, self._stream(response, final))
 
     def _stream(self, response: httpx.Response, url: httpx.URL) -> Iterator[bytes]:
-        limit = self.policy.max_bytes
+        limit, policy = self.policy.max_bytes, self.policy
         total = 0
+        waited, window_bytes = 0.0, 0
         try:
             # iter_bytes undoes any Content-Encoding, so the limit also caps decompression bombs.
-            for chunk in response.iter_bytes():
+            chunks = response.iter_bytes()
+            while True:
+                began = self._clock()
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                # Only the time spent waiting on the network counts: a slow store downstream of us is not the
+                # server dripping. The stall timeout bounds each wait; this bounds the average rate, so a slow
+                # drip that always beats the stall timeout still ends.
+                waited += self._clock() - began
+                window_bytes += len(chunk)
                 total += len(chunk)
                 if total > limit:
                     raise too_large(describe_url(url), limit)
+                if waited >= policy.rate_window_seconds:
+                    if window_bytes < policy.min_bytes_per_second * waited:
+                        raise too_slow(describe_url(url), window_bytes, waited, policy.min_bytes_per_second)
+                    waited, window_bytes = 0.0, 0
                 yield chunk
         except httpx.TimeoutException as exc:
             raise TransferError(

@@ -2,9 +2,11 @@
 
 Model outputs are URLs chosen by someone else, fetched by a process that holds cluster credentials and a
 Replicate token: an open door for SSRF and token theft. So only ``https`` URLs on allow-listed hosts are
-fetched (``replicate.delivery`` and its subdomains by default), private and link-local addresses never are,
-and the token goes to ``token_hosts`` over https only. ``data:`` URIs are decoded locally (replicate-api.md
-§2.7).
+fetched (``replicate.delivery`` and its subdomains by default); private, loopback, link-local and other
+non-public addresses never are, neither written in the URL nor as what an allowed host name *resolves* to
+(:func:`resolve_public`, whose answer the downloader then connects to, so a second DNS answer cannot swap
+in another address); and the Replicate token goes to no output host unless ``token_hosts`` names it.
+``data:`` URIs are decoded locally (replicate-api.md §2.7).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import base64
 import binascii
 import ipaddress
 import re
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -31,7 +35,15 @@ OUTPUT_UNAUTHORIZED = "OutputUnauthorized"
 DOWNLOAD_REJECTED = "DownloadRejected"
 DOWNLOAD_FAILED = "DownloadFailed"
 DOWNLOAD_STALLED = "DownloadStalled"
+DOWNLOAD_TOO_SLOW = "DownloadTooSlow"
 CANCELED = "Canceled"
+
+Resolver = Callable[[str, int], Sequence[str]]
+"""``(host, port) -> addresses``: how host names are looked up (injectable so tests need no DNS)."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# NAT64 (RFC 6052) embeds an IPv4 address in its last 32 bits; it reaches whatever that address is.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 _TCHARS = r"[A-Za-z0-9!#$&^_.+-]+"
 _MEDIA_TYPE = re.compile(rf"^{_TCHARS}/{_TCHARS}$")
@@ -57,8 +69,9 @@ class DownloadPolicy:
 
     allowed_hosts: tuple[str, ...] = DELIVERY_HOSTS
     """Hosts outputs may be fetched from (https only)."""
-    token_hosts: tuple[str, ...] = DELIVERY_HOSTS
-    """Hosts that get ``Authorization: Bearer <token>``; they must also be allowed."""
+    token_hosts: tuple[str, ...] = ()
+    """Hosts that get ``Authorization: Bearer <token>`` (they must also be allowed). None by default: the token
+    is for Replicate's API, and its output URLs are unguessable links that need none."""
     allow_insecure_loopback: bool = False
     """Also allow http(s) to 127.0.0.0/8, ::1 and localhost on any port: local development and tests."""
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -67,6 +80,10 @@ class DownloadPolicy:
     stall_timeout_seconds: float = 60.0
     """Longest wait for the next bytes of a response."""
     connect_timeout_seconds: float = 10.0
+    min_bytes_per_second: float = 16 * 1024
+    """Slowest average rate accepted, measured over windows of ``rate_window_seconds``: a server that drips a
+    byte just often enough to beat the stall timeout would otherwise hold a transfer slot for days."""
+    rate_window_seconds: float = 30.0
 
     def timeout(self) -> httpx.Timeout:
         """The httpx timeout for one request: the read timeout is the stall timeout."""
@@ -92,11 +109,24 @@ def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Whether ``ip`` is a public unicast address, looking through the IPv6 forms that embed an IPv4 one
+    (mapped ``::ffff:a.b.c.d``, 6to4, Teredo, NAT64), each of which reaches that IPv4 address."""
+    if ip.is_multicast or not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        if ip in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        return all(inner is None or is_public(inner) for inner in embedded)
+    return True
 
 
 def is_loopback(host: str) -> bool:
@@ -134,10 +164,52 @@ def check_url(url: httpx.URL, policy: DownloadPolicy) -> None:
     if url.scheme != "https":
         raise reject("only https is allowed")
     ip = _ip(host)
-    if ip is not None and not ip.is_global:
+    if ip is not None and not is_public(ip):
         raise reject("private, loopback or link-local address")
     if not host_matches(host, policy.allowed_hosts):
         raise reject("host is not on the allow-list")
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (every one of them, in the resolver's order)."""
+    found: list[str] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = str(sockaddr[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def resolve_public(url: httpx.URL, policy: DownloadPolicy, resolver: Resolver = system_resolver) -> str | None:
+    """The address to connect to for ``url`` (already passed :func:`check_url`), or None to connect as is.
+
+    None for an address written in the URL (checked already) and for loopback hosts the policy allows. A
+    host name is resolved once; every address it resolves to must be public (a name that also resolves to
+    a private address is refused, not filtered, since it says the name is not what it claims), and the first
+    is returned so the caller connects to exactly the address that was checked: a DNS server that answers
+    differently the second time (DNS rebinding) changes nothing."""
+    host = url.host.lower().rstrip(".")
+    if _ip(host) is not None or (policy.allow_insecure_loopback and is_loopback(host)):
+        return None
+    what = describe_url(url)
+    try:
+        addresses = list(resolver(host, url.port or (443 if url.scheme == "https" else 80)))
+    except (OSError, UnicodeError) as exc:
+        raise TransferError(
+            f"output {what}: cannot resolve the host ({type(exc).__name__})", True, DOWNLOAD_FAILED
+        ) from exc
+    parsed = [_ip(address.split("%", 1)[0]) for address in addresses]
+    if not parsed or any(ip is None for ip in parsed):
+        raise TransferError(f"output {what}: the host resolved to no usable address", True, DOWNLOAD_FAILED)
+    for ip in parsed:
+        assert ip is not None
+        if not is_public(ip) and not (policy.allow_insecure_loopback and ip.is_loopback):
+            raise TransferError(
+                f"output URL {what} rejected: the host resolves to a private, loopback or link-local address ({ip})",
+                transient=False,
+                reason=OUTPUT_URL_REJECTED,
+            )
+    return str(parsed[0])
 
 
 def sends_token(url: httpx.URL, policy: DownloadPolicy) -> bool:
@@ -195,6 +267,16 @@ def decode_data_uri(uri: str, max_bytes: int) -> tuple[str, bytes]:
     if len(data) > max_bytes:
         raise too_large(f"data: URI ({content_type})", max_bytes)
     return content_type, data
+
+
+def too_slow(what: str, received: int, seconds: float, minimum: float) -> TransferError:
+    """The ``DownloadTooSlow`` error: a slow-drip response (transient: another try may take a better path,
+    and the retry budget bounds how long it can go on)."""
+    return TransferError(
+        f"output {what}: only {received} bytes in {seconds:.0f}s, slower than the minimum of {minimum:g} bytes/s",
+        transient=True,
+        reason=DOWNLOAD_TOO_SLOW,
+    )
 
 
 def too_large(what: str, max_bytes: int) -> TransferError:

@@ -93,7 +93,7 @@ def _serve(body: bytes, content_type: str = "video/mp4") -> Downloader:
     def route(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body, headers={"Content-Type": content_type})
 
-    return Downloader(httpx.Client(transport=httpx.MockTransport(route)))
+    return Downloader(httpx.Client(transport=httpx.MockTransport(route)), resolver=lambda host, port: ["93.184.215.14"])
 
 
 def test_copy_uses_content_type_for_the_key() -> None:
@@ -134,7 +134,9 @@ def test_cancel_before_start_downloads_nothing() -> None:
     cancel.set()
     with pytest.raises(TransferError) as info:
         copy_output(
-            Downloader(httpx.Client(transport=httpx.MockTransport(route))),
+            Downloader(
+                httpx.Client(transport=httpx.MockTransport(route)), resolver=lambda host, port: ["93.184.215.14"]
+            ),
             MemoryStore(),
             "https://replicate.delivery/a.png",
             lambda ct: "k",
@@ -159,7 +161,9 @@ def test_cancel_mid_stream_stops_the_copy() -> None:
     store = MemoryStore()
     with pytest.raises(TransferError) as info:
         copy_output(
-            Downloader(httpx.Client(transport=httpx.MockTransport(route))),
+            Downloader(
+                httpx.Client(transport=httpx.MockTransport(route)), resolver=lambda host, port: ["93.184.215.14"]
+            ),
             store,
             "https://replicate.delivery/a.bin",
             lambda ct: "k",
@@ -175,7 +179,9 @@ def test_download_errors_surface_as_transfer_errors() -> None:
 
     with pytest.raises(TransferError) as info:
         copy_output(
-            Downloader(httpx.Client(transport=httpx.MockTransport(route))),
+            Downloader(
+                httpx.Client(transport=httpx.MockTransport(route)), resolver=lambda host, port: ["93.184.215.14"]
+            ),
             MemoryStore(),
             "https://replicate.delivery/gone.png",
             lambda ct: "k",

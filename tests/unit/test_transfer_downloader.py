@@ -14,6 +14,22 @@ from mediagen.transfer import Downloader, TransferError
 TOKEN = "r8_supersecrettoken0123456789"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 Handler = Callable[[httpx.Request], httpx.Response]
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def public(host: str, port: int) -> list[str]:
+    """A resolver for tests: every name is one public address (no DNS in unit tests)."""
+    return [PUBLIC_ADDRESS]
+
+
+def as_named(request: httpx.Request) -> httpx.Request:
+    """The request as addressed by name: the downloader sends it to the resolved address (see test_ssrf.py)."""
+    name = request.extensions.get("sni_hostname")
+    if not name:
+        return request
+    named = httpx.Request(request.method, request.url.copy_with(host=name), headers=request.headers)
+    named.extensions = request.extensions
+    return named
 
 
 class Recorder:
@@ -24,6 +40,7 @@ class Recorder:
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        request = as_named(request)
         self.requests.append(request)
         return self.route(request)
 
@@ -39,7 +56,7 @@ def ok(body: bytes = PNG, **headers: str) -> Handler:
 def downloader(route: Handler, **kwargs: object) -> tuple[Downloader, Recorder]:
     recorder = Recorder(route)
     client = httpx.Client(transport=httpx.MockTransport(recorder))
-    return Downloader(client, token=TOKEN, **kwargs), recorder  # type: ignore[arg-type]
+    return Downloader(client, token=TOKEN, resolver=public, **kwargs), recorder  # type: ignore[arg-type]
 
 
 def fetch(d: Downloader, url: str) -> tuple[str, int | None, bytes]:
@@ -312,11 +329,12 @@ def test_stall_timeout_is_the_read_timeout() -> None:
 # -- the token -----------------------------------------------------------------------------------------
 
 
-def test_token_goes_only_to_delivery_hosts() -> None:
+def test_token_goes_only_to_configured_token_hosts() -> None:
     chain = {"https://pbxt.replicate.delivery/a.png": "https://cdn.example.com/a.png"}
     d, rec = downloader(
         redirecting(chain),
         allowed_hosts=["replicate.delivery", "*.replicate.delivery", "cdn.example.com"],
+        token_hosts=["replicate.delivery", "*.replicate.delivery"],
         allow_insecure_loopback=True,
     )
     fetch(d, "https://replicate.delivery/x.png")
@@ -334,7 +352,7 @@ def test_token_goes_only_to_delivery_hosts() -> None:
 def test_client_default_authorization_never_leaks() -> None:
     rec = Recorder(ok())
     client = httpx.Client(transport=httpx.MockTransport(rec), headers={"Authorization": "Bearer client-default"})
-    d = Downloader(client, allowed_hosts=["cdn.example.com"])
+    d = Downloader(client, allowed_hosts=["cdn.example.com"], resolver=public)
     fetch(d, "https://cdn.example.com/a.png")
     assert "Authorization" not in rec.requests[0].headers
     assert TOKEN not in repr(Downloader(client, token=TOKEN))
@@ -342,7 +360,7 @@ def test_client_default_authorization_never_leaks() -> None:
 
 def test_no_token_configured_sends_none() -> None:
     rec = Recorder(ok())
-    d = Downloader(httpx.Client(transport=httpx.MockTransport(rec)))
+    d = Downloader(httpx.Client(transport=httpx.MockTransport(rec)), resolver=public)
     fetch(d, "https://replicate.delivery/a.png")
     assert "Authorization" not in rec.requests[0].headers
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mediagen.gateway.abuse import InflightQuota, RateLimiter
 from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore
 from mediagen.gateway.cluster import Cluster, ClusterError
 from mediagen.gateway.metrics import GatewayMetrics
@@ -38,6 +39,8 @@ class Deps:
     authenticator: Authenticator
     generations: Generations
     metrics: GatewayMetrics
+    rate_limiter: RateLimiter | None = None
+    """Per-token request rate; None: unlimited."""
     version: str = field(default_factory=_version)
     clock: Callable[[], float] = time.monotonic
     _ping: tuple[float, bool] | None = None
@@ -73,12 +76,24 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
         audiences=settings.token_review_audiences,
         review_ttl=settings.token_cache_seconds,
     )
+    quota = None
+    if settings.max_inflight_per_tenant:
+        quota = InflightQuota(
+            cluster,
+            settings.max_inflight_per_tenant,
+            cache_seconds=settings.inflight_cache_seconds,
+            retry_after=settings.quota_retry_after_seconds,
+        )
+    rate_limiter = None
+    if settings.rate_limit_per_second:
+        rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     return Deps(
         settings=settings,
         cluster=cluster,
         authenticator=authenticator,
-        generations=Generations(cluster, metrics),
+        generations=Generations(cluster, metrics, quota=quota),
         metrics=metrics,
+        rate_limiter=rate_limiter,
     )
 
 
@@ -103,11 +118,24 @@ async def get_tenant(
     deps: DepsDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
-    """The authenticated caller; 401 otherwise (and 503 when credentials cannot be checked)."""
+    """The authenticated caller; 401 otherwise (503 when credentials cannot be checked, 429 beyond its rate)."""
     try:
-        return await deps.authenticator.authenticate(request.headers.get("authorization"))
+        tenant = await deps.authenticator.authenticate(request.headers.get("authorization"))
     except AuthError as err:
         deps.metrics.auth_failures.labels(reason=err.reason).inc()
+        raise
+    limit_rate(deps, tenant)
+    return tenant
+
+
+def limit_rate(deps: Deps, tenant: Tenant) -> None:
+    """Count one request of ``tenant``'s credential; the 429 problem when it is over its rate."""
+    if deps.rate_limiter is None:
+        return
+    try:
+        deps.rate_limiter.check(tenant.subject)
+    except ProblemError:
+        deps.metrics.throttled.labels(reason="rate").inc()
         raise
 
 

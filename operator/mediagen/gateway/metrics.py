@@ -35,6 +35,13 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.throttled = Counter(
+            "mediagen_gateway_throttled_total",
+            "Requests refused with 429, by reason: rate (per-token request rate) or quota (tenant's generations in "
+            "flight).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.cancels = Counter(
             "mediagen_gateway_cancels_total", "Cancel requests that set spec.cancel.", registry=self.registry
         )

@@ -7,10 +7,12 @@ so ids of other tenants neither leak nor can be acted upon.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mediagen.api.models import Phase
+from mediagen.gateway.abuse import InflightQuota
 from mediagen.gateway.auth import Tenant
 from mediagen.gateway.cluster import AlreadyExists, Cluster, NotFound, Page
 from mediagen.gateway.metrics import GatewayMetrics
@@ -45,12 +47,19 @@ class Created:
 class Generations:
     """MediaGeneration operations on behalf of tenants."""
 
-    def __init__(self, cluster: Cluster, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, metrics: GatewayMetrics | None = None, *, quota: InflightQuota | None = None
+    ) -> None:
         self._cluster = cluster
         self._metrics = metrics or GatewayMetrics()
+        self.quota = quota
+        """The in-flight quota per tenant; None: unlimited."""
 
     async def create(self, tenant: Tenant, request: GenerateRequest, idempotency_key: str | None) -> Created:
-        """Create the generation, or find the one an identical earlier request created."""
+        """Create the generation, or find the one an identical earlier request created.
+
+        A tenant at its in-flight quota gets 429, except for the replay of a request that created its generation
+        already: a client retrying after a lost answer must learn that it succeeded."""
         if request.name and idempotency_key:
             raise ProblemError(
                 422,
@@ -68,6 +77,42 @@ class Generations:
         digest = request_hash(request)
         name = request.name or (idempotent_name(tenant.namespace, idempotency_key) if idempotency_key else None)
         body = build_resource(request, name=name, digest=digest, subject=tenant.subject)
+        if self.quota is None:
+            return await self._create(tenant, body, name, digest, idempotency_key, None)
+        try:
+            async with self.quota.slot(tenant.namespace) as confirm:
+                return await self._create(tenant, body, name, digest, idempotency_key, confirm)
+        except ProblemError as err:
+            if err.status != 429:
+                raise
+            replay = await self._replay(tenant, name, digest)
+            if replay is None:
+                self._metrics.throttled.labels(reason="quota").inc()
+                raise
+            return replay
+
+    async def _replay(self, tenant: Tenant, name: str | None, digest: str) -> Created | None:
+        """The generation an identical earlier request created, if there is one."""
+        if name is None:
+            return None
+        try:
+            existing = await self._cluster.get(tenant.namespace, name)
+        except NotFound:
+            return None
+        if stored_hash(existing) != digest:
+            return None
+        self._metrics.generations.labels(outcome="replayed").inc()
+        return Created(existing, replayed=True)
+
+    async def _create(
+        self,
+        tenant: Tenant,
+        body: dict[str, Any],
+        name: str | None,
+        digest: str,
+        idempotency_key: str | None,
+        confirm: Callable[[], None] | None,
+    ) -> Created:
         for _ in range(_CREATE_ATTEMPTS):
             try:
                 created = await self._cluster.create(tenant.namespace, body)
@@ -92,6 +137,8 @@ class Generations:
             except NotFound:
                 log.error("tenant namespace %s does not exist (token subject %s)", tenant.namespace, tenant.subject)
                 raise ProblemError(503, "tenant-unavailable", "this tenant's namespace does not exist") from None
+            if confirm is not None:
+                confirm()
             self._metrics.generations.labels(outcome="created").inc()
             return Created(created, replayed=False)
         raise ProblemError(503, "unavailable", "could not create the generation; retry", headers={"Retry-After": "1"})

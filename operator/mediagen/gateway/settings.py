@@ -67,6 +67,30 @@ class GatewaySettings(BaseSettings):
         default=16, ge=1, le=256, description="Kubernetes API calls in flight at once (the client is blocking)."
     )
     gallery_size: int = Field(default=60, ge=1, le=500, description="Generations shown in the gallery.")
+    rate_limit_per_second: float = Field(
+        default=20.0,
+        ge=0,
+        description="Requests a second each token (or ServiceAccount) may make, on average; 0 turns the limit off. "
+        "Beyond it: 429 with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="Requests a token may make at once before the per-second rate applies."
+    )
+    max_inflight_per_tenant: int = Field(
+        default=100,
+        ge=0,
+        description="Generations a tenant may have in flight (not yet Succeeded, Failed or Canceled); POST /generate "
+        "beyond it answers 429 with Retry-After. 0 turns the quota off.",
+    )
+    inflight_cache_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often, at most, the gateway lists a tenant's namespace to count its generations in flight.",
+    )
+    quota_retry_after_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Retry-After sent when a tenant is at its in-flight quota."
+    )
     cookie_secure: bool | None = Field(
         default=None,
         description="Mark the gallery's session cookie Secure; unset means 'when the request came over https'.",

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mediagen.gateway import pages
 from mediagen.gateway.auth import AuthError, Tenant
 from mediagen.gateway.cluster import NotFound
-from mediagen.gateway.deps import Deps, DepsDep
+from mediagen.gateway.deps import Deps, DepsDep, limit_rate
 from mediagen.gateway.models import MAX_NAME_LENGTH, NAME_PATTERN
 from mediagen.gateway.problems import ProblemError
 from mediagen.gateway.resources import to_view
@@ -40,10 +40,12 @@ async def _page_tenant(request: Request, deps: Deps) -> Tenant | None:
     if not header:
         return None
     try:
-        return await deps.authenticator.authenticate(header)
+        tenant = await deps.authenticator.authenticate(header)
     except AuthError as err:
         deps.metrics.auth_failures.labels(reason=err.reason).inc()
         return None
+    limit_rate(deps, tenant)  # the pages count against the token's rate like the API does
+    return tenant
 
 
 def _html(markup: str, status: int = 200) -> HTMLResponse:

@@ -45,9 +45,22 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "A field is invalid; `errors` names it.",
+        429: "Too many requests with this token, or (POST /generate) the tenant's generations in flight are at "
+        "its quota; retry after the Retry-After header's seconds.",
         503: "Kubernetes is unavailable; retry.",
     }
-    return {code: {"model": Problem, "description": described[code], "content": {PROBLEM_JSON: {}}} for code in codes}
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": Problem, "description": described[code], "content": {PROBLEM_JSON: {}}} for code in codes
+    }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return responses
 
 
 def _status_url(request: Request, name: str) -> str:
@@ -60,7 +73,7 @@ def _status_url(request: Request, name: str) -> str:
     summary="Start a generation",
     response_description="Accepted; poll the statusUrl (also in the Location header).",
     dependencies=[Depends(get_tenant), Depends(require_json)],
-    responses=_problems(400, 401, 409, 413, 415, 422, 503),
+    responses=_problems(400, 401, 409, 413, 415, 422, 429, 503),
 )
 async def generate(
     request: Request,
@@ -81,7 +94,7 @@ async def generate(
     return view
 
 
-@router.get("/status/{id}", summary="A generation's status", responses=_problems(401, 404, 422, 503))
+@router.get("/status/{id}", summary="A generation's status", responses=_problems(401, 404, 422, 429, 503))
 async def get_status(
     request: Request, id: GenerationId, tenant: TenantDep, generations: GenerationsDep
 ) -> GenerationView:
@@ -89,7 +102,9 @@ async def get_status(
     return to_view(await generations.get(tenant, id), _status_url(request, id))
 
 
-@router.get("/generations/{id}", summary="A generation (same as /status/{id})", responses=_problems(401, 404, 422, 503))
+@router.get(
+    "/generations/{id}", summary="A generation (same as /status/{id})", responses=_problems(401, 404, 422, 429, 503)
+)
 async def get_generation(
     request: Request, id: GenerationId, tenant: TenantDep, generations: GenerationsDep
 ) -> GenerationView:
@@ -97,7 +112,7 @@ async def get_generation(
     return to_view(await generations.get(tenant, id), _status_url(request, id))
 
 
-@router.get("/generations", summary="List generations", responses=_problems(400, 401, 410, 422, 503))
+@router.get("/generations", summary="List generations", responses=_problems(400, 401, 410, 422, 429, 503))
 async def list_generations(
     request: Request,
     tenant: TenantDep,
@@ -131,7 +146,7 @@ async def _cancel(
     status_code=202,
     responses={
         200: {"description": "Already finished or canceling; nothing changed."},
-        **_problems(401, 404, 422, 503),
+        **_problems(401, 404, 422, 429, 503),
     },
 )
 async def cancel_generation(
@@ -147,7 +162,7 @@ async def cancel_generation(
     status_code=202,
     responses={
         200: {"description": "Already finished or canceling; nothing changed."},
-        **_problems(401, 404, 422, 503),
+        **_problems(401, 404, 422, 429, 503),
     },
 )
 async def delete_generation(

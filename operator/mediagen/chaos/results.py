@@ -1,0 +1,83 @@
+"""``bench/reliability.json``: the headline numbers the issue asks for, plus every scenario's own account.
+
+The headline keys are fixed (``kills`` … ``secret_leaks``); ``scenarios`` keeps what each scenario measured and
+noticed, so a miss is reported with its reason rather than hidden in a total.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HEADLINE_KEYS = (
+    "kills",
+    "generations",
+    "terminal",
+    "duplicate_predictions",
+    "lost_outputs",
+    "orphan_uploads",
+    "stuck_finalizers",
+    "apiserver_restarts_survived",
+    "etcd_restarts_survived",
+    "failover_seconds",
+    "fuzz_cases",
+    "fuzz_failures",
+    "secret_leaks",
+)
+
+
+@dataclass
+class Outcome:
+    """What one scenario measured: headline contributions, details, and whether it held."""
+
+    name: str
+    survived: bool
+    headline: dict[str, Any] = field(default_factory=dict)
+    """Contributions to the headline keys (summed across scenarios, except ``failover_seconds``)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What went wrong or deserves a word, in plain sentences."""
+    seconds: float = 0.0
+
+
+def combine(outcomes: list[Outcome], *, scale: str, started: dt.datetime, seconds: float) -> dict[str, Any]:
+    """The reliability report: headline keys first, then per-scenario accounts."""
+    headline: dict[str, Any] = dict.fromkeys(HEADLINE_KEYS, 0)
+    headline["failover_seconds"] = None
+    for outcome in outcomes:
+        for key, value in outcome.headline.items():
+            if key not in headline:
+                raise KeyError(f"{outcome.name}: {key!r} is not a headline key")
+            if key == "failover_seconds":
+                headline[key] = value
+            elif value is not None:
+                headline[key] += value
+    return {
+        **headline,
+        "all_survived": all(outcome.survived for outcome in outcomes),
+        "scale": scale,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "machine": {"python": platform.python_version(), "system": platform.system(), "machine": platform.machine()},
+        "scenarios": {
+            outcome.name: {
+                "survived": outcome.survived,
+                "seconds": round(outcome.seconds, 1),
+                **outcome.headline,
+                "details": outcome.details,
+                "notes": outcome.notes,
+            }
+            for outcome in outcomes
+        },
+    }
+
+
+def write(report: Mapping[str, Any], path: Path) -> None:
+    """Write the report as indented JSON (stable key order: headline first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")

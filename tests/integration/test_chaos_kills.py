@@ -1,0 +1,49 @@
+"""The operator-kills scenario of ``make chaos`` at a small scale: SIGKILLs at random moments under load lose
+nothing, pay for nothing twice, leave no multipart upload open and no resource held by its finalizer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mediagen.chaos import kills
+from mediagen.chaos.stack import Stack
+from mediagen.controlplane import ControlPlane
+from mediagen.storage.embedded import EmbeddedS3
+from mediagen.testing.fake_replicate import FakeReplicate
+from mediagen.testing.fault_proxy import FaultProxy
+from mediagen.testing.pytest_stack import BUCKET
+
+
+@pytest.fixture
+def stack(
+    control_plane: ControlPlane,
+    api: None,
+    s3: EmbeddedS3,
+    s3_proxy: FaultProxy,
+    fake_replicate: FakeReplicate,
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
+    yield chaos
+    chaos.stop_operators()
+
+
+def test_kills_at_random_moments_lose_nothing_and_pay_for_nothing_twice(stack: Stack) -> None:
+    params = dataclasses.replace(kills.SMALL, generations=8, window=5.0)
+    outcome = kills.run(stack, params, seed=11)
+    assert outcome.survived, outcome.notes
+    assert outcome.headline == {
+        "kills": params.kills + 1,
+        "generations": 8,
+        "terminal": 8,
+        "duplicate_predictions": 0,
+        "lost_outputs": 0,
+        "orphan_uploads": 0,
+        "stuck_finalizers": 0,
+    }
+    assert outcome.details["predictions"] == 8
+    assert outcome.details["multipart_objects"] >= 1  # the large outputs really went through multipart uploads

@@ -1,0 +1,49 @@
+"""Secret hygiene (the scenario of ``make chaos``): after a run with known secret values through successes,
+failures, retries and wrong tokens, no status, event, log line, metric or gateway answer contains any of them,
+and no output download carried the Replicate token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mediagen.chaos import secrets
+from mediagen.chaos.stack import Stack
+from mediagen.controlplane import ControlPlane
+from mediagen.storage.embedded import EmbeddedS3
+from mediagen.testing.fake_replicate import FakeReplicate
+from mediagen.testing.fault_proxy import FaultProxy
+from mediagen.testing.pytest_stack import BUCKET
+
+
+@pytest.fixture
+def stack(
+    control_plane: ControlPlane,
+    api: None,
+    s3: EmbeddedS3,
+    s3_proxy: FaultProxy,
+    fake_replicate: FakeReplicate,
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
+    yield chaos
+    chaos.stop_operators()
+
+
+def test_no_secret_appears_anywhere_it_must_not(stack: Stack) -> None:
+    outcome = secrets.run(stack, secrets.SMALL)
+    assert outcome.headline == {"secret_leaks": 0}, outcome.details["leaks"]
+    assert outcome.details["control_found"]  # the search does find the token where it belongs
+    reasons = outcome.details["outcomes_by_reason"]
+    assert {"Succeeded", "ContentFlagged", "Canceled", "Unauthorized"} <= set(reasons), reasons
+    assert outcome.details["output_downloads_checked"] >= 1
+    assert all(size > 0 for size in outcome.details["sources"].values())
+
+
+def test_the_scan_finds_every_encoding() -> None:
+    known = {"token": "r8_abcdef0123456789"}
+    for form in secrets.forms(known["token"]):
+        assert secrets.scan({"log": f"... {form} ..."}, known) == ["token in log"]
+    assert secrets.scan({"log": "r8_abcdef012345678"}, known) == []
