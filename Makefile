@@ -41,7 +41,7 @@ bench:
 	$(UV) run python -m mediagen.bench --scale full
 
 # Reliability and security experiments on loopback (operator kills, control-plane restarts, outages, failover,
-# fuzzing, secret hygiene, abuse limits); writes bench/reliability.json. About 15 minutes on two cores.
+# fuzzing, secret hygiene, abuse limits); writes bench/reliability.json. About 12 minutes on two cores.
 .PHONY: chaos
 chaos:
 	$(UV) run python -m mediagen.chaos --scale full
