@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mediagen.chaos.stack import Stack
+from mediagen.controlplane import ControlPlane
+from mediagen.storage.embedded import EmbeddedS3
+from mediagen.testing.fake_replicate import FakeReplicate
+from mediagen.testing.fault_proxy import FaultProxy
 from mediagen.testing.pytest_controlplane import (
     control_plane,
     namespace,
@@ -14,6 +20,7 @@ from mediagen.testing.pytest_controlplane import (
     pytest_runtest_makereport,
 )
 from mediagen.testing.pytest_stack import (
+    BUCKET,
     api,
     custom_api,
     fake_replicate,
@@ -42,6 +49,21 @@ __all__ = [
 ]
 
 _HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def stack(
+    control_plane: ControlPlane,
+    api: None,
+    s3: EmbeddedS3,
+    s3_proxy: FaultProxy,
+    fake_replicate: FakeReplicate,
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    """The chaos scenarios' view of the session's parts; operators it starts are stopped afterwards."""
+    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
+    yield chaos
+    chaos.stop_operators()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

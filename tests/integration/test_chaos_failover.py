@@ -6,32 +6,8 @@ measures the unchanged operator, whose takeover waits for kopf's 60 s lifetime."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from mediagen.chaos import failover
 from mediagen.chaos.stack import Stack
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_stack import BUCKET
-
-
-@pytest.fixture
-def stack(
-    control_plane: ControlPlane,
-    api: None,
-    s3: EmbeddedS3,
-    s3_proxy: FaultProxy,
-    fake_replicate: FakeReplicate,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
-    yield chaos
-    chaos.stop_operators()
 
 
 def test_the_standby_takes_over_from_a_killed_leader_without_duplicates(stack: Stack) -> None:

@@ -3,32 +3,8 @@ answering 429; work pauses and resumes, nothing covered by the retry budget fail
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from mediagen.chaos import outages
 from mediagen.chaos.stack import Stack
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_stack import BUCKET
-
-
-@pytest.fixture
-def stack(
-    control_plane: ControlPlane,
-    api: None,
-    s3: EmbeddedS3,
-    s3_proxy: FaultProxy,
-    fake_replicate: FakeReplicate,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
-    yield chaos
-    chaos.stop_operators()
 
 
 def test_outages_pause_work_and_nothing_covered_by_the_budget_fails(stack: Stack) -> None:

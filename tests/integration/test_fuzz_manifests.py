@@ -4,34 +4,12 @@ crashes nor wedges; and the gateway answers generated requests to every operatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 
 from mediagen.chaos import fuzz
 from mediagen.chaos.stack import Stack
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_stack import BUCKET
-
-
-@pytest.fixture
-def stack(
-    control_plane: ControlPlane,
-    api: None,
-    s3: EmbeddedS3,
-    s3_proxy: FaultProxy,
-    fake_replicate: FakeReplicate,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
-    yield chaos
-    chaos.stop_operators()
 
 
 @settings(max_examples=200, deadline=None)

@@ -4,32 +4,8 @@ and no output download carried the Replicate token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from mediagen.chaos import secrets
 from mediagen.chaos.stack import Stack
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_stack import BUCKET
-
-
-@pytest.fixture
-def stack(
-    control_plane: ControlPlane,
-    api: None,
-    s3: EmbeddedS3,
-    s3_proxy: FaultProxy,
-    fake_replicate: FakeReplicate,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
-    yield chaos
-    chaos.stop_operators()
 
 
 def test_no_secret_appears_anywhere_it_must_not(stack: Stack) -> None:
