@@ -38,7 +38,36 @@ class Settings(BaseSettings):
     webhook_url: str = Field(
         default=DEFAULT_WEBHOOK_URL,
         alias="MEDIAGEN_WEBHOOK_URL",
-        description="HTTPS URL sent as each prediction's webhook; carries the crash-recovery marker.",
+        description="HTTPS URL sent as each prediction's webhook; carries the crash-recovery marker. With "
+        "MEDIAGEN_WEBHOOK_PORT set it must be the public URL that reaches the operator's receiver.",
+    )
+    webhook_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        alias="MEDIAGEN_WEBHOOK_PORT",
+        description="Receive Replicate's completion webhooks on this port (POST /replicate-webhook), so finished "
+        "predictions are copied at once and polling becomes a sparse safety net; 0 receives none.",
+    )
+    webhook_bind_address: str = Field(
+        default="0.0.0.0", alias="MEDIAGEN_WEBHOOK_BIND_ADDRESS", description="Address the receiver listens on."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="MEDIAGEN_WEBHOOK_SECRET",
+        description="The account's webhook signing secret (whsec_...); fetched from Replicate at start when unset.",
+    )
+    webhook_poll_initial_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        alias="MEDIAGEN_WEBHOOK_POLL_INITIAL_SECONDS",
+        description="First poll delay while webhooks are received (polling only catches lost deliveries then).",
+    )
+    webhook_poll_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        alias="MEDIAGEN_WEBHOOK_POLL_MAX_SECONDS",
+        description="Longest delay between polls while webhooks are received.",
     )
 
     # --- Storage (Cloudflare R2 or any S3-compatible server) -------------------------------------------
@@ -79,13 +108,14 @@ class Settings(BaseSettings):
         default=40.0,
         gt=0,
         alias="MEDIAGEN_REPLICATE_RPS",
-        description="Ceiling on all Replicate API requests (Replicate allows 3000/min).",
+        description="Ceiling on all Replicate API requests in any one second, as Replicate counts them (it "
+        "allows 3000/min); the operator paces 5% below it.",
     )
     replicate_creates_per_second: float = Field(
         default=8.0,
         gt=0,
         alias="MEDIAGEN_REPLICATE_CREATE_RPS",
-        description="Ceiling on prediction creates (Replicate allows 600/min).",
+        description="Ceiling on prediction creates in any one second (Replicate allows 600/min); paced 5% below.",
     )
     max_concurrent_transfers: int = Field(
         default=4, ge=1, alias="MEDIAGEN_MAX_TRANSFERS", description="Output copies running at once."

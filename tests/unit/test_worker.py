@@ -4,15 +4,19 @@ of the I/O loop around decide() (the integration tests repeat them against the r
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from mediagen.generators.base import CreateRequest, Prediction
 from mediagen.generators.mock import MockGenerator
 from mediagen.kube.client import Conflict
 from mediagen.operator.deps import Deps
@@ -201,3 +205,101 @@ async def test_an_unreachable_api_server_is_waited_out_not_fatal(store: MemorySt
     await asyncio.wait_for(worker.run(), timeout=10)  # backs off 1 s, then 2 s
     assert kube.body["status"]["phase"] == "Succeeded"
     assert len(store.objects) == 1  # the retried final write reused the copy already made
+
+
+# --- webhook deliveries (Worker.offer) -------------------------------------------------------------------------
+
+PNG_URI = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(64)).decode()
+
+
+def finished(prediction: Prediction) -> Prediction:
+    """``prediction`` as its ``completed`` webhook would carry it."""
+    return dataclasses.replace(prediction, status="succeeded", output=[PNG_URI])
+
+
+class SlowMock(MockGenerator):
+    """A mock whose predictions run for an hour, counting polls; hooks let a test act mid-call."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_seconds=3600)
+        self.polls = 0
+        self.after_create: Callable[[Prediction], object] | None = None
+        self.during_poll: Callable[[Prediction], object] | None = None
+
+    async def create(self, request: CreateRequest) -> Prediction:
+        prediction = await super().create(request)
+        if self.after_create is not None:
+            self.after_create(prediction)
+        return prediction
+
+    async def get(self, prediction_id: str) -> Prediction:
+        self.polls += 1
+        prediction = await super().get(prediction_id)
+        if self.during_poll is not None:
+            self.during_poll(prediction)
+        return prediction
+
+
+async def _running(kube: MemoryKube) -> str:
+    for _ in range(500):
+        recorded = (kube.body.get("status") or {}).get("prediction") or {}
+        if recorded.get("id"):
+            return str(recorded["id"])
+        await asyncio.sleep(0.01)
+    raise AssertionError("the prediction was never recorded")
+
+
+async def test_a_webhook_delivery_finishes_a_waiting_worker_without_another_poll(store: MemoryStore) -> None:
+    kube, generator = MemoryKube(resource()), SlowMock()
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)  # a safety net only
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    task = asyncio.create_task(worker.run())
+    prediction_id = await _running(kube)
+    polls = generator.polls
+    current = await MockGenerator.get(generator, prediction_id)
+    assert worker.offer(1, finished(current)) is True
+    await asyncio.wait_for(task, timeout=5)
+    assert kube.body["status"]["phase"] == "Succeeded"
+    assert generator.polls == polls  # the delivery replaced the poll
+    assert kube.writes == ["metadata", "status", "status"]
+    assert worker.offer(1, finished(current)) is False  # a repeated delivery changes nothing
+
+
+async def test_a_delivery_for_another_prediction_is_not_used(store: MemoryStore) -> None:
+    kube, generator = MemoryKube(resource()), SlowMock()
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    task = asyncio.create_task(worker.run())
+    prediction_id = await _running(kube)
+    current = await MockGenerator.get(generator, prediction_id)
+    # A replayed delivery of someone else's prediction: its id is signed, the resource in the URL is not.
+    assert worker.offer(1, finished(dataclasses.replace(current, id="someone-elses"))) is False
+    await asyncio.sleep(0.2)
+    assert kube.body["status"]["phase"] == "Running" and not task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_a_delivery_that_beats_the_create_response_is_held_for_it(store: MemoryStore) -> None:
+    kube, generator = MemoryKube(resource()), SlowMock()
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    # Replicate's webhook arrives while the create's own (non-terminal) response is still on its way.
+    generator.after_create = lambda p: worker.offer(1, finished(p))
+    await asyncio.wait_for(worker.run(), timeout=5)
+    assert kube.body["status"]["phase"] == "Succeeded" and generator.polls == 0
+
+
+async def test_a_poll_answered_before_the_delivery_does_not_undo_it(store: MemoryStore) -> None:
+    kube, generator = MemoryKube(resource()), SlowMock()
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=0.05, poll_max_seconds=0.05)
+    worker = Worker(copy.deepcopy(kube.body), deps)
+    # The delivery lands while a poll is in flight; the poll then returns the older, running state.
+    generator.during_poll = lambda p: worker.offer(1, finished(p))
+    await asyncio.wait_for(worker.run(), timeout=5)
+    assert kube.body["status"]["phase"] == "Succeeded" and generator.polls == 1

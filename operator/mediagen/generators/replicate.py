@@ -160,6 +160,14 @@ class ReplicateGenerator:
                 break
         return None
 
+    async def webhook_secret(self) -> str:
+        """The account's webhook signing secret (``whsec_...``), which signs every delivery."""
+        data = await self._call("GET", "/v1/webhooks/default/secret", "secret")
+        key = data.get("key")
+        if not isinstance(key, str) or not key.startswith("whsec_"):
+            raise TransientError("Replicate sent no webhook signing secret")
+        return key
+
     def _next_url(self, link: Any) -> str | None:
         if not isinstance(link, str) or not link:
             return None

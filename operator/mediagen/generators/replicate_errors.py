@@ -16,7 +16,7 @@ import httpx
 
 from mediagen.generators.base import GeneratorError, PermanentError, ThrottledError, TransientError
 
-Operation = Literal["create", "get", "cancel", "list"]
+Operation = Literal["create", "get", "cancel", "list", "secret"]
 
 DEFAULT_RETRY_AFTER = 10.0
 """Seconds to wait after a 429 that carries no hint at all."""

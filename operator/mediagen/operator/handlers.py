@@ -16,6 +16,7 @@ import kopf
 from mediagen.api.models import GROUP, PLURAL, VERSION
 from mediagen.operator.metrics import Metrics
 from mediagen.operator.supervisor import Supervisor
+from mediagen.operator.webhooks import WebhookReceiver
 from mediagen.operator.wiring import Runtime, build_runtime
 from mediagen.settings import Settings
 
@@ -38,7 +39,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics: Metrics = memo.get("metrics") or Metrics()
     runtime: Runtime = memo.get("runtime") or await build_runtime(Settings(), metrics=metrics)
     memo["runtime"] = runtime
-    memo["supervisor"] = Supervisor(runtime.deps)
+    supervisor = memo["supervisor"] = Supervisor(runtime.deps)
+    if runtime.webhooks is not None:
+        receiver = WebhookReceiver(runtime.webhooks.secret, supervisor.offer, outcome=runtime.deps.metrics.webhook)
+        await receiver.start(runtime.webhooks.host, runtime.webhooks.port)
+        memo["webhook_receiver"] = receiver
     runtime.deps.metrics.started(runtime.deps.generator.name)
     log.info("mediagen operator started (generator=%s)", runtime.deps.generator.name)
 
@@ -46,6 +51,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the workers and close clients; in-flight work resumes from the resources on the next start."""
+    receiver: WebhookReceiver | None = memo.get("webhook_receiver")
+    if receiver is not None:
+        await receiver.stop()
     supervisor: Supervisor | None = memo.get("supervisor")
     if supervisor is not None:
         await supervisor.shutdown()

@@ -14,6 +14,16 @@ from collections.abc import Callable
 
 from mediagen.generators.base import CreateRequest, Generator, Prediction
 
+JITTER_HEADROOM = 0.05
+"""Requests are paced this fraction below a configured limit. Spaced exactly ``1 / limit`` apart, 41 requests
+fit in one second, and the network bunches them further on the way: 42 arrived at the fake within one second
+against a limit of 40. Paced 5% below, at most 39 leave in any second, and arrivals stay under the limit."""
+
+
+def paced(limit: float) -> TokenBucket:
+    """A bucket that keeps requests under ``limit`` a second as the server counts them, not just as sent."""
+    return TokenBucket(limit * (1.0 - JITTER_HEADROOM))
+
 
 class TokenBucket:
     """An asyncio token bucket: ``rate`` tokens a second, at most ``burst`` saved up. Fair (FIFO).

@@ -115,6 +115,9 @@ class _InFlight(Collector):
         )
 
 
+_WEBHOOK_OUTCOMES = frozenset({"accepted", "ignored", "rejected"})
+
+
 class Metrics:
     """The operator's metrics. Methods are the hooks the worker and the Replicate client call."""
 
@@ -210,6 +213,13 @@ class Metrics:
             "Rate-limited progress writes to the status (counted apart from the three lifecycle writes).",
             registry=r,
         )
+        self.webhook_deliveries = Counter(
+            "mediagen_webhook_deliveries_total",
+            "Replicate webhook deliveries received: accepted (woke a worker), ignored (nothing waited for it; "
+            "polling covers it) or rejected (bad signature or body).",
+            ["outcome"],
+            registry=r,
+        )
         self._in_flight = _InFlight()
         r.register(self._in_flight)
         if process_metrics:
@@ -269,6 +279,10 @@ class Metrics:
     def progress_write(self) -> None:
         """Count one progress write."""
         self.progress_writes.inc()
+
+    def webhook(self, outcome: str) -> None:
+        """One webhook delivery ended in ``outcome`` (``accepted``, ``ignored`` or ``rejected``)."""
+        self.webhook_deliveries.labels(outcome=outcome if outcome in _WEBHOOK_OUTCOMES else "rejected").inc()
 
     # --- serving ------------------------------------------------------------------------------------------
 

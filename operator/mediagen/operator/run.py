@@ -75,7 +75,7 @@ def run_operator(
         verbose=verbose,
         secrets=[
             secret.get_secret_value() if secret else None
-            for secret in (settings.replicate_api_token, settings.r2_secret_access_key)
+            for secret in (settings.replicate_api_token, settings.r2_secret_access_key, settings.webhook_secret)
         ],
     )
     # One registry for the whole process: the HTTP endpoint serves it, the handlers' startup wires it in.

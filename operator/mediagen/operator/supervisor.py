@@ -12,6 +12,7 @@ import functools
 import logging
 from typing import Any
 
+from mediagen.generators.base import Prediction
 from mediagen.operator.deps import Deps
 from mediagen.operator.worker import Worker, resource_version
 
@@ -55,6 +56,16 @@ class Supervisor:
         task = asyncio.create_task(worker.run(), name=f"mediagen-worker-{worker.label}")
         self._workers[uid] = (worker, task)
         task.add_done_callback(functools.partial(self._forget, uid))
+
+    def offer(self, uid: str, attempt: int, prediction: Prediction) -> bool:
+        """Hand a webhook-delivered prediction to the worker of resource ``uid``; True if it was used.
+
+        No worker, no use: a resource nobody works on has nothing waiting for a prediction, and after a restart
+        the initial listing starts the workers, whose first poll learns the same."""
+        entry = self._workers.get(uid)
+        if entry is None or entry[1].done():
+            return False
+        return entry[0].offer(attempt, prediction)
 
     def _forget(self, uid: str, task: asyncio.Task[None]) -> None:
         entry = self._workers.get(uid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -12,17 +13,29 @@ from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
 from mediagen.kube.client import KubernetesKube, load_api_client
 from mediagen.operator.deps import Deps
-from mediagen.operator.limits import RateLimitedGenerator, TokenBucket
+from mediagen.operator.limits import RateLimitedGenerator, paced
 from mediagen.operator.metrics import Metrics
+from mediagen.operator.webhooks import InvalidSecret, signing_key
 from mediagen.reconcile.decide import Pacing
-from mediagen.settings import Settings
+from mediagen.settings import DEFAULT_WEBHOOK_URL, Settings
 from mediagen.storage.base import ObjectStore
 from mediagen.storage.s3 import S3Store, make_s3_client
 from mediagen.transfer import Downloader
 
+log = logging.getLogger(__name__)
+
 
 class ConfigurationError(Exception):
     """The settings cannot work; the message says which variable to set."""
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where the webhook receiver listens and the secret deliveries are signed with."""
+
+    host: str
+    port: int
+    secret: str
 
 
 @dataclass
@@ -31,6 +44,7 @@ class Runtime:
 
     deps: Deps
     http: httpx.Client
+    webhooks: WebhookConfig | None = None
 
     async def aclose(self) -> None:
         """Close network clients."""
@@ -80,10 +94,12 @@ async def build_runtime(
     """Everything the operator needs, built inside the running event loop (async clients bind to it)."""
     metrics = metrics or Metrics()
     api_client = await asyncio.to_thread(load_api_client, kubeconfig)
+    backend = build_generator(settings, metrics)
+    webhooks = await webhook_config(settings, backend)
     generator = RateLimitedGenerator(
-        build_generator(settings, metrics),
-        requests=TokenBucket(settings.replicate_requests_per_second),
-        creates=TokenBucket(settings.replicate_creates_per_second),
+        backend,
+        requests=paced(settings.replicate_requests_per_second),
+        creates=paced(settings.replicate_creates_per_second),
     )
     http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
     token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else None
@@ -101,9 +117,44 @@ async def build_runtime(
         kube=KubernetesKube(api_client),
         inflight=asyncio.Semaphore(settings.max_inflight),
         transfers=asyncio.Semaphore(settings.max_concurrent_transfers),
-        pacing=Pacing(poll_initial_seconds=settings.poll_initial_seconds, poll_max_seconds=settings.poll_max_seconds),
+        pacing=pacing(settings, webhooks_received=webhooks is not None),
         progress_interval=settings.progress_interval_seconds,
         delete_timeout=settings.delete_timeout_seconds,
         metrics=metrics,
     )
-    return Runtime(deps=deps, http=http)
+    return Runtime(deps=deps, http=http, webhooks=webhooks)
+
+
+def pacing(settings: Settings, *, webhooks_received: bool) -> Pacing:
+    """The polling schedule: brisk without webhooks, a sparse safety net for lost deliveries with them."""
+    if webhooks_received:
+        return Pacing(
+            poll_initial_seconds=settings.webhook_poll_initial_seconds,
+            poll_max_seconds=settings.webhook_poll_max_seconds,
+        )
+    return Pacing(poll_initial_seconds=settings.poll_initial_seconds, poll_max_seconds=settings.poll_max_seconds)
+
+
+async def webhook_config(settings: Settings, backend: Generator) -> WebhookConfig | None:
+    """The receiver's configuration, or None when webhooks are not received (port 0, or the mock generator).
+
+    Raises :class:`ConfigurationError` when the receiver cannot be reached or its secret cannot be had."""
+    if not settings.webhook_port:
+        return None
+    if not isinstance(backend, ReplicateGenerator):
+        log.info("MEDIAGEN_WEBHOOK_PORT is set but the mock generator sends no webhooks; not receiving any")
+        return None
+    if settings.webhook_url == DEFAULT_WEBHOOK_URL:
+        raise ConfigurationError(
+            "MEDIAGEN_WEBHOOK_PORT is set: set MEDIAGEN_WEBHOOK_URL to the public HTTPS URL that reaches it "
+            "(path /replicate-webhook)"
+        )
+    if settings.webhook_secret is not None:
+        secret = settings.webhook_secret.get_secret_value()
+    else:
+        secret = await backend.webhook_secret()  # a failure here fails the start; kopf retries it
+    try:
+        signing_key(secret)
+    except InvalidSecret as exc:
+        raise ConfigurationError(f"MEDIAGEN_WEBHOOK_SECRET: {exc}") from None
+    return WebhookConfig(host=settings.webhook_bind_address, port=settings.webhook_port, secret=secret)

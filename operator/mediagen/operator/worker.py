@@ -95,6 +95,8 @@ class Worker:
         self._tracked_phase: Phase | None = None
         self._finished_predictions: set[str] = set()
         self._recovered: str | None = None
+        # A webhook can beat the create's own response: held until the create returns the same id.
+        self._delivered: Prediction | None = None
 
     def _ref(self) -> dict[str, Any]:
         """The resource's identity for log records (kopf's JSON format shows it as ``object``)."""
@@ -147,6 +149,29 @@ class Worker:
             new_meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp")
         ):
             self._wake.set()
+
+    def offer(self, attempt: int, prediction: Prediction) -> bool:
+        """A finished prediction delivered by a webhook: act on it now instead of at the next poll.
+
+        Used only when it is the prediction this worker waits for (the id is in the signed body, the attempt
+        only in the URL), so a replayed delivery for another resource changes nothing. Returns True if used."""
+        known = self.memory.prediction
+        if known is None:
+            recorded = (self.body.get("status") or {}).get("prediction") or {}
+            if recorded.get("id") != prediction.id:
+                self._delivered = prediction  # the create has not returned yet (or it is not ours: dropped then)
+                return False
+            attempt = int(recorded.get("attempt") or attempt)
+        elif known.id != prediction.id:
+            self._delivered = prediction
+            return False
+        elif known.terminal:
+            return False  # a repeated delivery, or the poll was quicker
+        else:
+            attempt = self.memory.prediction_attempt or attempt
+        self._remember(prediction, attempt)
+        self._wake.set()
+        return True
 
     async def run(self) -> None:
         """Work until there is nothing left to do; never raises except on cancellation.
@@ -326,6 +351,14 @@ class Worker:
             await self._maybe_progress(view, Phase.RUNNING, parse_progress(prediction.logs))
 
     def _remember(self, prediction: Prediction, attempt: int) -> None:
+        known, delivered = self.memory.prediction, self._delivered
+        if not prediction.terminal:
+            # States only move forward: a poll answered before a webhook arrived must not undo it.
+            if known is not None and known.id == prediction.id and known.terminal:
+                return
+            if delivered is not None and delivered.id == prediction.id:
+                prediction = delivered
+        self._delivered = None
         self.memory.prediction, self.memory.prediction_attempt = prediction, attempt
         if prediction.terminal and prediction.id not in self._finished_predictions:
             self._finished_predictions.add(prediction.id)

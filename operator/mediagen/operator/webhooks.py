@@ -1,0 +1,171 @@
+"""Replicate's completion webhooks: a signed delivery wakes the resource's worker at once.
+
+Without them a worker learns that a prediction finished from its next poll, on average a third of the
+prediction's age later (0.5 s for a 1.5-s image model; measured 557 ms of the 597 ms overhead p50). With
+them the poll schedule becomes a sparse safety net for lost deliveries, and a finished prediction is copied
+within milliseconds of Replicate saying so.
+
+Every create already carries ``webhook=<MEDIAGEN_WEBHOOK_URL>?mg=<uid>.<attempt>`` and asks for the
+``completed`` event only. This receiver checks the Standard Webhooks signature (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``: HMAC-SHA256 with the account's ``whsec_`` secret) and the
+timestamp's age, then hands the prediction to :meth:`Supervisor.offer`. A delivery it cannot use (an unknown
+resource, an older attempt, a prediction not finished) is acknowledged and dropped: polling covers it, and a
+non-2xx answer would only make Replicate retry something that cannot succeed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from mediagen.generators.base import GeneratorError, Prediction
+from mediagen.generators.replicate import CORRELATION_PARAM, parse_prediction
+
+log = logging.getLogger(__name__)
+
+PATH = "/replicate-webhook"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""A prediction's JSON with its logs; Replicate truncates logs long before this."""
+TOLERANCE_SECONDS = 300
+"""Deliveries signed longer ago (or further ahead) than this are replays, or from a badly wrong clock."""
+
+Offer = Callable[[str, int, Prediction], bool]
+"""``offer(uid, attempt, prediction)``: give a delivered prediction to the resource's worker; True if used."""
+Outcome = Callable[[str], None]
+"""Told the outcome of every delivery (``accepted``, ``ignored``, ``rejected``), for metrics."""
+
+
+class InvalidSecret(ValueError):
+    """The signing secret is not ``whsec_`` followed by base64."""
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret (``whsec_<base64>``)."""
+    prefix, _, encoded = secret.partition("_")
+    if prefix != "whsec" or not encoded:
+        raise InvalidSecret("a webhook signing secret starts with whsec_")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecret("the webhook signing secret is not base64 after whsec_") from None
+
+
+def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
+    """Why the delivery is not authentic, or None when it is.
+
+    The signed content is ``<webhook-id>.<webhook-timestamp>.<body>``; ``webhook-signature`` lists one or more
+    ``v1,<base64>`` entries (several while a secret rotates), and any one matching is enough."""
+    delivery_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+    if not delivery_id or not timestamp:
+        return "missing webhook-id or webhook-timestamp"
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return "webhook-timestamp is not a number"
+    if abs(now - sent) > TOLERANCE_SECONDS:
+        return "webhook-timestamp is too old or too new"
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    for entry in headers.get("webhook-signature", "").split():
+        version, _, signature = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(expected.encode(), signature.encode()):
+            return None
+    return "no valid signature"
+
+
+def parse_correlation(value: str) -> tuple[str, int] | None:
+    """``<uid>.<attempt>`` from the webhook URL's marker, or None when it is not one."""
+    uid, _, attempt = value.rpartition(".")
+    if not uid or not attempt.isdigit() or len(value) > 100:
+        return None
+    return uid, int(attempt)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a request came to, as an HTTP status and the outcome for metrics."""
+
+    status: int
+    outcome: str
+    detail: str = ""
+
+
+def handle(key: bytes, offer: Offer, query: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Delivery:
+    """Decide what one delivery means. Pure apart from ``offer``; the HTTP layer is :class:`WebhookReceiver`."""
+    problem = verify(key, headers, body, time.time())
+    if problem is not None:
+        return Delivery(401, "rejected", problem)
+    marker = parse_correlation(query.get(CORRELATION_PARAM, ""))
+    if marker is None:
+        return Delivery(204, "ignored", "no mediagen marker in the URL")
+    try:
+        data = json.loads(body)
+        prediction = parse_prediction(data if isinstance(data, dict) else {})
+    except (ValueError, GeneratorError):
+        return Delivery(400, "rejected", "the body is not a prediction")
+    if not prediction.terminal:
+        return Delivery(204, "ignored", "the prediction has not finished")
+    uid, attempt = marker
+    used = offer(uid, attempt, prediction)
+    return Delivery(204, "accepted" if used else "ignored")
+
+
+class WebhookReceiver:
+    """An aiohttp server in the operator's event loop, serving ``POST /replicate-webhook``."""
+
+    def __init__(self, secret: str, offer: Offer, *, outcome: Outcome | None = None) -> None:
+        self._key = signing_key(secret)
+        self._offer = offer
+        self._outcome = outcome
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def app(self) -> web.Application:
+        """The aiohttp application (tests drive it with aiohttp's test client)."""
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post(PATH, self._receive)
+        return app
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0 picks a free port); returns the port."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound sockets only here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        log.info("receiving Replicate webhooks on %s:%s%s", host, self.port, PATH)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._report("rejected")
+            return web.Response(status=413, text="body too large\n")
+        delivery = handle(self._key, self._offer, request.query, request.headers, body)
+        self._report(delivery.outcome)
+        if delivery.status >= 400:
+            log.warning("webhook delivery %s: %s", delivery.outcome, delivery.detail)
+            return web.Response(status=delivery.status, text=delivery.detail + "\n")
+        return web.Response(status=delivery.status)
+
+    def _report(self, outcome: str) -> None:
+        if self._outcome is not None:
+            self._outcome(outcome)
