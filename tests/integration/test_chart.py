@@ -144,6 +144,15 @@ def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: 
         ({"operator.replicas": "2", "operator.watchNamespace": "team-*"}, "not a pattern"),
         ({"serviceMonitor.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
         ({"prometheusRule.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
+        ({"operator.webhooks.enabled": "true"}, "set replicate.webhookUrl"),
+        (
+            {
+                "operator.webhooks.enabled": "true",
+                "replicate.webhookUrl": "https://h/x",
+                "operator.webhooks.port": "8081",
+            },
+            "operator.webhooks.port must differ",
+        ),
     ],
 )
 def test_impossible_combinations_fail_with_the_fix(helm: Helm, values: dict[str, str], message: str) -> None:
@@ -200,6 +209,7 @@ def test_secrets_are_referenced_by_name_never_rendered(helm: Helm) -> None:
         "REPLICATE_API_TOKEN": {"name": "mediagen-replicate", "key": "REPLICATE_API_TOKEN"},
         "R2_ACCESS_KEY_ID": {"name": "mediagen-r2", "key": "R2_ACCESS_KEY_ID"},
         "R2_SECRET_ACCESS_KEY": {"name": "mediagen-r2", "key": "R2_SECRET_ACCESS_KEY"},
+        "MEDIAGEN_WEBHOOK_SECRET": {"name": "mediagen-replicate-webhooks", "key": "webhook-secret"},
     }
     for deployment in of_kind(objects, "Deployment"):  # nothing secret is mounted either
         assert not [volume for volume in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in volume]
@@ -223,6 +233,23 @@ def test_settings_are_environment_variables_the_code_reads(
     settings = Settings()  # the values parse as the operator will parse them
     assert settings.max_output_bytes == 5 * 1024**3 and settings.max_inflight == 200
     assert settings.output_allowed_hosts == ["replicate.delivery", "*.replicate.delivery"]
+
+
+def test_webhooks_are_received_behind_a_service_only_when_enabled(helm: Helm) -> None:
+    assert not [s for s in of_kind(helm.template(), "Service") if s["metadata"]["name"].endswith("-webhooks")]
+    objects = helm.template(values=VALUE_SETS["all-features"])
+    service = one(objects, "Service", "-operator-webhooks")
+    assert service["spec"]["ports"] == [{"name": "webhooks", "port": 8082, "targetPort": "webhooks", "protocol": "TCP"}]
+    container = one(objects, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "webhooks", "containerPort": 8082, "protocol": "TCP"} in container["ports"]
+    config = one(objects, "ConfigMap", "-operator")["data"]
+    assert config["MEDIAGEN_WEBHOOK_PORT"] == "8082"
+    assert config["MEDIAGEN_WEBHOOK_URL"] == "https://hooks.example.com/replicate-webhook"
+    ingress = one(objects, "NetworkPolicy", "-operator")["spec"]["ingress"]
+    allowed = {rule["ports"][0]["port"]: rule["from"] for rule in ingress}
+    assert allowed["webhooks"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
 
 
 def test_peering_is_on_exactly_when_several_replicas_run(helm: Helm) -> None:

@@ -41,11 +41,11 @@ def prediction_json(status: str = "succeeded", prediction_id: str = "p1") -> byt
 class Offers:
     """Records what reached the supervisor."""
 
-    def __init__(self, result: bool = True) -> None:
+    def __init__(self, result: bool | None = True) -> None:
         self.calls: list[tuple[str, int, Prediction]] = []
         self.result = result
 
-    def __call__(self, uid: str, attempt: int, prediction: Prediction) -> bool:
+    def __call__(self, uid: str, attempt: int, prediction: Prediction) -> bool | None:
         self.calls.append((uid, attempt, prediction))
         return self.result
 
@@ -125,6 +125,12 @@ def test_what_nobody_waits_for_is_acknowledged_and_dropped() -> None:
     assert offers.calls == []
 
 
+def test_a_resource_nobody_here_knows_is_retried_later() -> None:
+    body = prediction_json()
+    delivery = handle(KEY, Offers(result=None), {"mg": "u-1.2"}, headers(body), body)
+    assert (delivery.status, delivery.outcome) == (503, "unknown")
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"status": "succeeded"}', b'"x"'])
 def test_a_signed_body_that_is_not_a_prediction_is_a_400(body: bytes) -> None:
     offers = Offers()
@@ -158,5 +164,8 @@ async def test_over_http(client: tuple[TestClient[Any, Any], Offers, list[str]])
     response = await http.post(PATH + "?mg=u-9.1", data=io.BytesIO(huge), headers=headers(huge))
     assert response.status == 413
     assert (await http.get(PATH)).status == 405
-    assert outcomes == ["accepted", "rejected", "rejected"]
-    assert len(offers.calls) == 1
+    offers.result = None
+    response = await http.post(PATH + "?mg=u-8.1", data=body, headers=headers(body))
+    assert response.status == 503 and response.headers["Retry-After"] == "5"
+    assert outcomes == ["accepted", "rejected", "rejected", "unknown"]
+    assert len(offers.calls) == 2

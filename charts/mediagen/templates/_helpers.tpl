@@ -97,6 +97,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.operator.metrics.enabled (eq (int .Values.operator.metrics.port) (int .Values.operator.healthPort)) -}}
 {{- fail "operator.metrics.port must differ from operator.healthPort" -}}
 {{- end -}}
+{{- if and .Values.operator.webhooks.enabled (not .Values.replicate.webhookUrl) -}}
+{{- fail "operator.webhooks.enabled: set replicate.webhookUrl to the public HTTPS URL that reaches the operator-webhooks Service" -}}
+{{- end -}}
+{{- if and .Values.operator.webhooks.enabled (has (int .Values.operator.webhooks.port) (list (int .Values.operator.healthPort) (int .Values.operator.metrics.port))) -}}
+{{- fail "operator.webhooks.port must differ from operator.healthPort and operator.metrics.port" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* PromQL label matchers that pick this installation's series (prometheusRule.selector, or its namespace). */}}

@@ -115,7 +115,7 @@ class _InFlight(Collector):
         )
 
 
-_WEBHOOK_OUTCOMES = frozenset({"accepted", "ignored", "rejected"})
+_WEBHOOK_OUTCOMES = frozenset({"accepted", "ignored", "unknown", "rejected"})
 
 
 class Metrics:
@@ -215,8 +215,9 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "mediagen_webhook_deliveries_total",
-            "Replicate webhook deliveries received: accepted (woke a worker), ignored (nothing waited for it; "
-            "polling covers it) or rejected (bad signature or body).",
+            "Replicate webhook deliveries received: accepted (woke a worker), ignored (nothing waited for it), "
+            "unknown (no worker here knows the resource: answered 503 for Replicate to retry) or rejected (bad "
+            "signature or body).",
             ["outcome"],
             registry=r,
         )
@@ -281,7 +282,7 @@ class Metrics:
         self.progress_writes.inc()
 
     def webhook(self, outcome: str) -> None:
-        """One webhook delivery ended in ``outcome`` (``accepted``, ``ignored`` or ``rejected``)."""
+        """One webhook delivery ended in ``outcome`` (``accepted``, ``ignored``, ``unknown`` or ``rejected``)."""
         self.webhook_deliveries.labels(outcome=outcome if outcome in _WEBHOOK_OUTCOMES else "rejected").inc()
 
     # --- serving ------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from mediagen.generators.base import Prediction
@@ -17,6 +18,8 @@ from mediagen.operator.deps import Deps
 from mediagen.operator.worker import Worker, resource_version
 
 log = logging.getLogger(__name__)
+
+RECENTLY_DELETED = 10_000
 
 
 class Supervisor:
@@ -28,6 +31,8 @@ class Supervisor:
         # The resourceVersion each ended worker last saw: watch events lag behind our own writes, and an event
         # older than that must not start a new worker on an outdated body (it would redo finished work).
         self._ended_at: dict[str, int] = {}
+        # Deleted lately: a late webhook for one of them is answered as done with, not as unknown (bounded).
+        self._deleted: OrderedDict[str, None] = OrderedDict()
 
     @property
     def active(self) -> int:
@@ -42,6 +47,9 @@ class Supervisor:
         entry = self._workers.get(uid)
         if event_type == "DELETED":
             self._ended_at.pop(uid, None)
+            self._deleted[uid] = None
+            if len(self._deleted) > RECENTLY_DELETED:
+                self._deleted.popitem(last=False)
             if entry is not None:
                 entry[1].cancel()
             return
@@ -57,14 +65,14 @@ class Supervisor:
         self._workers[uid] = (worker, task)
         task.add_done_callback(functools.partial(self._forget, uid))
 
-    def offer(self, uid: str, attempt: int, prediction: Prediction) -> bool:
-        """Hand a webhook-delivered prediction to the worker of resource ``uid``; True if it was used.
+    def offer(self, uid: str, attempt: int, prediction: Prediction) -> bool | None:
+        """Hand a webhook-delivered prediction to the worker of resource ``uid``.
 
-        No worker, no use: a resource nobody works on has nothing waiting for a prediction, and after a restart
-        the initial listing starts the workers, whose first poll learns the same."""
+        True: used. False: not needed (a repeat, or the resource's work here has ended). None: this process has
+        never seen the resource (a standby replica, or the initial listing is still under way)."""
         entry = self._workers.get(uid)
         if entry is None or entry[1].done():
-            return False
+            return False if uid in self._ended_at or uid in self._deleted else None
         return entry[0].offer(attempt, prediction)
 
     def _forget(self, uid: str, task: asyncio.Task[None]) -> None:

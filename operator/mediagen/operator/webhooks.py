@@ -9,8 +9,8 @@ Every create already carries ``webhook=<MEDIAGEN_WEBHOOK_URL>?mg=<uid>.<attempt>
 ``completed`` event only. This receiver checks the Standard Webhooks signature (``webhook-id``,
 ``webhook-timestamp``, ``webhook-signature``: HMAC-SHA256 with the account's ``whsec_`` secret) and the
 timestamp's age, then hands the prediction to :meth:`Supervisor.offer`. A delivery it cannot use (an unknown
-resource, an older attempt, a prediction not finished) is acknowledged and dropped: polling covers it, and a
-non-2xx answer would only make Replicate retry something that cannot succeed.
+attempt, a repeat, a prediction not finished) is acknowledged and dropped: polling covers it. One for a resource
+this process does not know at all is answered 503, so that Replicate retries it, likely at the replica that works.
 """
 
 from __future__ import annotations
@@ -38,10 +38,14 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 TOLERANCE_SECONDS = 300
 """Deliveries signed longer ago (or further ahead) than this are replays, or from a badly wrong clock."""
 
-Offer = Callable[[str, int, Prediction], bool]
-"""``offer(uid, attempt, prediction)``: give a delivered prediction to the resource's worker; True if used."""
+Offer = Callable[[str, int, Prediction], bool | None]
+"""``offer(uid, attempt, prediction)``: give a delivered prediction to the resource's worker. True: used; False:
+not needed (a repeat, or the resource is done with it); None: this process does not know the resource at all."""
+RETRY_AFTER_SECONDS = 5
+"""Asked of Replicate when no worker here knows the resource: a standby replica behind the same Service, or an
+operator that restarted and has not listed the resources yet. A retry will likely reach one that knows."""
 Outcome = Callable[[str], None]
-"""Told the outcome of every delivery (``accepted``, ``ignored``, ``rejected``), for metrics."""
+"""Told the outcome of every delivery (``accepted``, ``ignored``, ``unknown``, ``rejected``), for metrics."""
 
 
 class InvalidSecret(ValueError):
@@ -116,6 +120,8 @@ def handle(key: bytes, offer: Offer, query: Mapping[str, str], headers: Mapping[
         return Delivery(204, "ignored", "the prediction has not finished")
     uid, attempt = marker
     used = offer(uid, attempt, prediction)
+    if used is None:
+        return Delivery(503, "unknown", "no worker here knows this resource")
     return Delivery(204, "accepted" if used else "ignored")
 
 
@@ -161,6 +167,9 @@ class WebhookReceiver:
             return web.Response(status=413, text="body too large\n")
         delivery = handle(self._key, self._offer, request.query, request.headers, body)
         self._report(delivery.outcome)
+        if delivery.status == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return web.Response(status=503, text=delivery.detail + "\n", headers=headers)
         if delivery.status >= 400:
             log.warning("webhook delivery %s: %s", delivery.outcome, delivery.detail)
             return web.Response(status=delivery.status, text=delivery.detail + "\n")
