@@ -49,10 +49,18 @@ def test_results_have_the_documented_keys_and_types(results: dict[str, Any]) -> 
     assert all(key in results for key in REQUIRED), sorted(results)
     for key in ("peak_replicate_rate_ratio", "throughput_per_s", "rss_mb_inflight_2000", "cpu_cores_inflight_2000"):
         assert isinstance(results[key], int | float) and results[key] >= 0, key
-    for by_concurrency in (results["overhead_ms"], results["overhead_ms_instant"]):
-        assert set(by_concurrency) == {str(c) for c, _ in SMOKE.overhead_rounds}
-        for stats in by_concurrency.values():
-            assert all(isinstance(stats[p], float) for p in ("p50", "p95", "p99"))
+    sequential = {str(min(c for c, _ in SMOKE.overhead_rounds))}
+    expected = {
+        "overhead_ms": sequential | {str(c) for c, _ in SMOKE.held},
+        "overhead_ms_polling": sequential | {str(c) for c, _ in SMOKE.held},
+        "overhead_ms_instant": {str(c) for c, _ in SMOKE.overhead_rounds},
+        "overhead_ms_burst": {str(c) for c, _ in SMOKE.overhead_rounds} - sequential,
+        "overhead_ms_burst_polling": {str(c) for c, _ in SMOKE.overhead_rounds} - sequential,
+    }
+    for key, concurrencies in expected.items():
+        assert set(results[key]) == concurrencies, key
+        for stats in results[key].values():
+            assert all(isinstance(stats[p], float) for p in ("p50", "p95", "p99")), key
     large = results["large_transfer"]
     assert isinstance(large["rss_growth_mb"], float) and isinstance(large["speed_ratio"], float)
     assert isinstance(results["machine"]["cpu_count"], int)
@@ -101,6 +109,10 @@ def test_load_benchmarks_did_all_their_work(results: dict[str, Any]) -> None:
     for run in results["large_transfer"]["operator_runs"]:
         assert run["phase"] == "Succeeded" and run["size_ok"] and run["sha256_ok"]
     assert results["floor"]["patch_ms"]["n"] == SMOKE.floor_patches
-    for phases in results["overhead_phases"].values():
-        for by_phase in phases.values():
-            assert set(by_phase) == {"Succeeded"}
+    for key in ("overhead_phases", "overhead_phases_polling"):
+        for phases in results[key].values():
+            for by_phase in phases.values():
+                assert set(by_phase) == {"Succeeded"}, key
+    # With webhooks the long prediction is told, not polled: at most the safety net's polls.
+    assert results["webhooks"]["long_prediction"]["get"] <= 1
+    assert results["webhooks"]["deliveries"] >= 1

@@ -34,8 +34,12 @@ class Scale:
     """Copies by the operator (and baseline uploads) in :mod:`.large`, alternating."""
     floor_patches: int
     """Raw status patches made by :mod:`.floor`."""
-    webhook_rounds: tuple[tuple[int, int], ...]
-    """(concurrency, rounds) for the webhook prototype of :mod:`.webhooks`."""
+    held: tuple[tuple[int, float], ...]
+    """(concurrency, seconds) pairs for :mod:`.held`: that many kept in flight for that long (after the warm-up)."""
+    held_warmup_seconds: float
+    """How long a held load runs before its generations count (longer than a prediction: a steady state)."""
+    held_durations: tuple[float, float]
+    """Shortest and longest prediction of a held load, seconds."""
     settle_seconds: float
     """How long :mod:`.writes` waits after the last generation for anything late."""
 
@@ -53,7 +57,9 @@ FULL = Scale(
     large_bytes=1 * GIB,
     large_runs=2,
     floor_patches=1000,
-    webhook_rounds=((1, 30), (50, 4), (200, 3)),
+    held=((50, 60.0), (200, 60.0)),
+    held_warmup_seconds=20.0,
+    held_durations=(5.0, 15.0),
     settle_seconds=2.0,
 )
 SMOKE = Scale(
@@ -69,7 +75,9 @@ SMOKE = Scale(
     large_bytes=16 * MIB,
     large_runs=1,
     floor_patches=30,
-    webhook_rounds=((1, 1), (3, 1)),
+    held=((3, 2.0),),
+    held_warmup_seconds=0.0,
+    held_durations=(1.0, 2.0),
     settle_seconds=0.5,
 )
 SCALES = {s.name: s for s in (FULL, SMOKE)}

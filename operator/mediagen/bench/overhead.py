@@ -15,11 +15,15 @@ the finalizer/marker write, the create call, the record write, the polling delay
 the output copy and the final write. It is split in ``before`` (create received → prediction created at the
 fake) and ``after`` (prediction finished → final write).
 
-Two kinds: ``polled`` predictions last 0.5-2.5 s (uniform, seeded: image models), so the operator has to
-poll; ``instant`` ones have finished when the create returns (no polling: the pipeline alone). Each round
-creates ``concurrency`` resources at once (8 client threads) and waits for all; rounds repeat. Replicate rate
-limits are raised out of the way (1000/s): they bound a burst of creates by design (the default 8 creates/s
-queues a burst of 200 for 25 s) and are measured by :mod:`.rate` instead.
+Concurrency 1 is a round of one generation at a time, repeated. Higher concurrencies are measured two ways:
+*held* (:mod:`.held`: N kept in flight, a new one created as each finishes; the steady state the targets are
+about) and *burst* (a round creating N at the same instant and waiting for all: how fast a backlog drains).
+
+Two kinds of rounds: ``polled`` predictions last 0.5-2.5 s (uniform, seeded: image models), so the operator
+must learn that they finished; ``instant`` ones have finished when the create returns (the pipeline alone).
+This module measures the operator polling (no webhook receiver); :mod:`.webhooks` the same with completion
+webhooks. Replicate rate limits are raised out of the way (1000/s): they bound a burst of creates by design
+(the default 8 creates/s queues a burst of 200 for 25 s) and are measured by :mod:`.rate` instead.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mediagen.bench import audit, drive
+from mediagen.bench import audit, drive, held
 from mediagen.bench.config import Scale
 from mediagen.bench.fake import FakeService, TimedFake
 from mediagen.bench.stack import Stack
@@ -108,27 +112,62 @@ def _analyse(stack: Stack, fake: TimedFake, namespace: str, planned: dict[int, d
     return result
 
 
+def measure(stack: Stack, fake: TimedFake, namespace: str, scale: Scale) -> dict[str, Any]:
+    """Every overhead measurement with one operator: rounds (1 sequentially; 50 and 200 as bursts) and held loads.
+
+    Returns ``overhead_ms`` (1 from the rounds, higher concurrencies held), ``burst_ms`` and their parts."""
+    register_models(fake)
+    held.register_models(fake, scale.held_durations)
+    rounds = run_rounds(stack, fake, namespace, "polled", scale.overhead_rounds)
+    planned: dict[int, dict[str, float]] = {}
+    for concurrency, seconds in scale.held:
+        planned[concurrency] = held.run(
+            stack,
+            namespace,
+            concurrency,
+            bounds=scale.held_durations,
+            warmup=scale.held_warmup_seconds,
+            seconds=seconds,
+        )
+    steady = _analyse(stack, fake, namespace, planned)
+    one = min(rounds["overhead_ms"], key=int)
+    bursts = [key for key in rounds["overhead_ms"] if key != one]
+
+    def merged(part: str) -> dict[str, Any]:
+        return {one: rounds[part][one], **steady[part]}
+
+    return {
+        "overhead_ms": merged("overhead_ms"),
+        "burst_ms": {key: rounds["overhead_ms"][key] for key in bursts},
+        "parts_ms": {"before": merged("before_ms"), "after": merged("after_ms")},
+        "phases": {"rounds": rounds["phases"], "held": steady["phases"]},
+    }
+
+
+def config(scale: Scale, env: dict[str, str]) -> dict[str, Any]:
+    """How the overhead was measured, for results.json."""
+    return {
+        "sequential_prediction_seconds": [DURATIONS[0], DURATIONS[-1]],
+        "rounds": {str(c): n for c, n in scale.overhead_rounds},
+        "held": {str(c): {"seconds": s, "warmup_seconds": scale.held_warmup_seconds} for c, s in scale.held},
+        "held_prediction_seconds": list(scale.held_durations),
+        "operator_env": {k: v for k, v in env.items() if "SECRET" not in k},
+    }
+
+
 def run(stack: Stack, scale: Scale) -> dict[str, Any]:
-    """``overhead_ms`` (polled predictions) and ``overhead_ms_instant``, by concurrency, with their parts."""
-    results: dict[str, Any] = {}
+    """Overhead with polling alone (no webhook receiver): ``overhead_ms_polling`` and ``overhead_ms_instant``."""
     with FakeService() as service:
-        register_models(service.fake)
         namespace = stack.namespace("overhead")
         with stack.operator(namespace, service.base_url, "overhead", UNLIMITED):
-            for kind in ("polled", "instant"):
-                results[kind] = run_rounds(stack, service.fake, namespace, kind, scale.overhead_rounds)
-    polled, instant = results["polled"], results["instant"]
+            measured = measure(stack, service.fake, namespace, scale)
+            instant = run_rounds(stack, service.fake, namespace, "instant", scale.overhead_rounds)
     return {
-        "overhead_ms": polled["overhead_ms"],
+        "overhead_ms_polling": measured["overhead_ms"],
+        "overhead_ms_burst_polling": measured["burst_ms"],
         "overhead_ms_instant": instant["overhead_ms"],
-        "overhead_parts_ms": {
-            "polled": {"before": polled["before_ms"], "after": polled["after_ms"]},
-            "instant": {"before": instant["before_ms"], "after": instant["after_ms"]},
-        },
-        "overhead_phases": {"polled": polled["phases"], "instant": instant["phases"]},
-        "overhead_config": {
-            "polled_prediction_seconds": [DURATIONS[0], DURATIONS[-1]],
-            "rounds": {str(c): n for c, n in scale.overhead_rounds},
-            "operator_env": UNLIMITED,
-        },
+        "overhead_parts_ms_polling": measured["parts_ms"],
+        "overhead_parts_ms_instant": {"before": instant["before_ms"], "after": instant["after_ms"]},
+        "overhead_phases_polling": {**measured["phases"], "instant": instant["phases"]},
+        "overhead_config_polling": config(scale, UNLIMITED),
     }

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -126,38 +124,10 @@ class Stack:
         replicate_url: str,
         label: str,
         env: Mapping[str, str] | None = None,
-        *,
-        module: str | None = None,
     ) -> Iterator[OperatorProcess]:
-        """Run an operator process for ``namespace`` until the block ends (SIGTERM, then SIGKILL).
-
-        ``module`` runs ``python -m <module>`` instead of ``mediagen operator`` (the webhook prototype)."""
+        """Run an operator process for ``namespace`` until the block ends (SIGTERM, then SIGKILL)."""
         full_env = self.operator_env(namespace, replicate_url, **dict(env or {}))
         log = self.workdir / f"operator-{label}.log"
-        process = ModuleProcess(module, self.plane.kubeconfig, full_env, log) if module else None
-        with process or OperatorProcess(self.plane.kubeconfig, full_env, log) as operator:
+        with OperatorProcess(self.plane.kubeconfig, full_env, log) as operator:
             operator.wait_for_log(STARTED, timeout=60)
             yield operator
-
-
-class ModuleProcess(OperatorProcess):
-    """An :class:`OperatorProcess` that runs ``python -m <module>`` instead of ``mediagen operator``."""
-
-    def __init__(self, module: str, kubeconfig: Path, env: Mapping[str, str], log_path: Path) -> None:
-        super().__init__(kubeconfig, env, log_path)
-        self.module = module
-
-    def start(self) -> Self:
-        """Start ``python -m <module>``; its output is appended to the log file."""
-        if self.pid is not None:
-            raise RuntimeError("operator already running")
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.starts += 1
-        return self
