@@ -6,6 +6,9 @@ One fake per benchmark, served over loopback HTTP from this process (uvicorn in 
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,44 +117,69 @@ class FakeService:
 class CompletedSender(WebhookSender):
     """The fake's webhook sender, cut down to what the operator subscribes to (``completed``) so it scales.
 
-    The stock sender renders every prediction's JSON on every pump (every 20 ms) and delivers one at a time;
-    with hundreds of predictions that would make the fake, not the operator, the bottleneck. This one skips
-    finished and running predictions cheaply and delivers due webhooks from a pool of threads, as a real
-    sender does in parallel."""
+    The stock sender renders every prediction's JSON on every pump and delivers one at a time; with hundreds of
+    predictions that would make the fake, not the operator, the bottleneck, and its 20-ms pumps would add 10 ms
+    to every delivery. This one keeps a heap of the moments predictions end, so a pump (every 2 ms) costs next
+    to nothing until one is due, and delivers from a pool of threads, as a real sender does in parallel. (A
+    prediction canceled early is delivered at its natural end: the benchmarks cancel none.)"""
 
-    def __init__(self, fake: FakeReplicate, *, threads: int = 32, interval: float = 0.02) -> None:
+    def __init__(self, fake: FakeReplicate, *, threads: int = 32, interval: float = 0.002) -> None:
         super().__init__(fake, interval=interval)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
+        self._known = 0
+        self._ends: list[tuple[float, str]] = []
+
+    def _discover(self) -> None:
+        """Put predictions created since the last pump on the heap (the fake's dict keeps creation order)."""
+        fake = self.fake
+        for prediction_id in itertools.islice(fake.predictions, self._known, None):
+            prediction = fake.predictions[prediction_id]
+            if prediction.webhook is not None:
+                ended = prediction.timeline(math.inf, fake.config).ended
+                heapq.heappush(self._ends, (math.inf if ended is None else ended, prediction_id))
+        self._known = len(fake.predictions)
 
     def _due(self) -> list[tuple[str, str, str, dict[str, Any], int]]:
         fake = self.fake
         due: list[tuple[str, str, str, dict[str, Any], int]] = []
         with fake.lock:
+            if len(fake.predictions) < self._known:  # the fake was reset
+                self._known, self._ends = 0, []
+            if len(fake.predictions) > self._known:
+                self._discover()
             now = fake.clock()
             base = fake.base_url or "http://127.0.0.1"
-            for prediction in fake.predictions.values():
-                state = self._progress.get(prediction.id)
-                if prediction.webhook is None or (state is not None and state.completed_done):
+            while self._ends and self._ends[0][0] <= now:
+                _, prediction_id = heapq.heappop(self._ends)
+                prediction = fake.predictions.get(prediction_id)
+                state = self._progress.setdefault(prediction_id, _Progress())
+                if prediction is None or prediction.webhook is None or state.completed_done:
                     continue
                 ended = prediction.timeline(now, fake.config).ended
-                if ended is None:
-                    continue
-                if state is None:
-                    state = self._progress.setdefault(prediction.id, _Progress())
                 attempt = state.completed_attempts
-                if attempt < len(self.retry_offsets) and now >= ended + self.retry_offsets[attempt] * self.time_scale:
-                    state.completed_attempts += 1
-                    body = prediction.to_json(now, base, fake.config)
-                    due.append((prediction.id, prediction.webhook, "completed", body, attempt + 1))
+                if ended is None or attempt >= len(self.retry_offsets):
+                    continue
+                when = ended + self.retry_offsets[attempt] * self.time_scale
+                if now < when:
+                    heapq.heappush(self._ends, (when, prediction_id))
+                    continue
+                state.completed_attempts += 1
+                body = prediction.to_json(now, base, fake.config)
+                due.append((prediction_id, prediction.webhook, "completed", body, attempt + 1))
         return due
 
     def pump(self) -> list[Delivery]:
-        """Deliver every due ``completed`` webhook, in parallel."""
+        """Deliver every due ``completed`` webhook, in parallel; failed ones go back on the heap for a retry."""
         with self._pump_lock:
             due = self._due()
+            if not due:
+                return []
             sent = list(self._pool.map(lambda item: self._send(*item), due))
             for (prediction_id, url, _, body, _), delivery in zip(due, sent, strict=True):
                 self._after_completed(prediction_id, url, body, delivery)
+                if not self._progress[prediction_id].completed_done:
+                    with self.fake.lock:
+                        heapq.heappush(self._ends, (self.fake.clock(), prediction_id))
             self.deliveries.extend(sent)
             return sent
 

@@ -97,6 +97,7 @@ class Worker:
         self._recovered: str | None = None
         # A webhook can beat the create's own response: held until the create returns the same id.
         self._delivered: Prediction | None = None
+        self._events_in_flight: set[asyncio.Task[None]] = set()
 
     def _ref(self) -> dict[str, Any]:
         """The resource's identity for log records (kopf's JSON format shows it as ``object``)."""
@@ -126,6 +127,13 @@ class Worker:
     async def _event(self, type_: str, reason: str, message: str) -> None:
         """Post an event on the resource (a write of its own, never one to the MediaGeneration)."""
         await self.deps.kube.event(self.body, type_, reason, message)
+
+    def _event_soon(self, type_: str, reason: str, message: str) -> None:
+        """Post an event without waiting for it: for events on the way to the user's result (an API round trip
+        each; events are best effort anyway). The worker waits for them before it ends."""
+        task = asyncio.create_task(self.deps.kube.event(self.body, type_, reason, message))
+        self._events_in_flight.add(task)
+        task.add_done_callback(self._events_in_flight.discard)
 
     def _track(self, phase: Phase | None) -> None:
         """Report this resource to the in-flight gauges (``None``: not in flight any more)."""
@@ -210,6 +218,8 @@ class Worker:
         finally:
             self._track(None)
             await self._hold_slot(False)
+            if self._events_in_flight:
+                await asyncio.wait(self._events_in_flight, timeout=2)
 
     async def _hold_slot(self, needed: bool) -> None:
         """Take or give back one of the operator-wide in-flight slots."""
@@ -276,7 +286,7 @@ class Worker:
             if view.status.prediction is not None:  # an instant prediction goes straight to its final event
                 assert mem.prediction is not None
                 message = f"copying the outputs of prediction {mem.prediction.id} to storage"
-                await self._event("Normal", "Uploading", message)
+                self._event_soon("Normal", "Uploading", message)
                 self._log(logging.INFO, "%s", message)
             await self._upload_reporting_slowness(view)
         elif isinstance(step, Wait):
