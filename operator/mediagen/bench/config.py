@@ -20,6 +20,8 @@ class Scale:
     """(concurrency, rounds) pairs for :mod:`.overhead`: each round creates that many at once."""
     throughput_count: int
     """Instant generations drained by :mod:`.throughput`."""
+    throughput_runs: int
+    """How many drains :mod:`.throughput` makes (the median counts)."""
     rate_count: int
     """Slow predictions started at once by :mod:`.rate`."""
     rate_tail_seconds: float
@@ -49,6 +51,7 @@ FULL = Scale(
     long_prediction_seconds=60.0,
     overhead_rounds=((1, 30), (50, 4), (200, 3)),
     throughput_count=1000,
+    throughput_runs=3,
     rate_count=500,
     rate_tail_seconds=20.0,
     inflight_count=2000,
@@ -67,6 +70,7 @@ SMOKE = Scale(
     long_prediction_seconds=3.0,
     overhead_rounds=((1, 1), (3, 1)),
     throughput_count=20,
+    throughput_runs=1,
     rate_count=20,
     rate_tail_seconds=1.0,
     inflight_count=20,

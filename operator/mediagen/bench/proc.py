@@ -58,10 +58,14 @@ class CpuMeter:
         self._wall0 = 0.0
         self.cores: dict[str, float] = {}
         self.seconds = 0.0
+        self._busy0 = 0.0
+        self.machine_cores = 0.0
+        """Cores the whole machine was busy (every process, ours or not) between start and stop."""
 
     def start(self) -> Self:
         """Take the starting readings."""
         self._cpu0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._busy0 = machine_busy_seconds()
         self._wall0 = time.monotonic()
         return self
 
@@ -74,7 +78,22 @@ class CpuMeter:
             except (OSError, KeyError):
                 continue
             self.cores[name] = round(used / self.seconds, 3) if self.seconds > 0 else 0.0
+        busy = machine_busy_seconds() - self._busy0
+        self.machine_cores = round(busy / self.seconds, 3) if self.seconds > 0 else 0.0
         return self.cores
+
+    @property
+    def others_cores(self) -> float:
+        """Cores used by processes outside the measured set: how busy the shared machine was with other work."""
+        return round(max(0.0, self.machine_cores - sum(self.cores.values())), 3)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``: everything but idle and iowait)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:

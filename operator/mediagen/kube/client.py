@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any, Protocol
@@ -145,13 +146,20 @@ class KubernetesKube:
             reporting_instance=self._component,
         )
         try:
-            await asyncio.to_thread(self._core.create_namespaced_event, meta.get("namespace"), event)
+            await asyncio.to_thread(self._post_event, meta.get("namespace"), event)
         except Exception as err:  # events are best effort by nature; the status carries the truth
             log.warning("could not record event %s: %s", reason, _describe(err))
 
+    def _post_event(self, namespace: str, event: k8s.CoreV1Event) -> None:
+        # The raw response: the created Event is not needed, and parsing it into a model costs about as much as
+        # building the request. Reading it to the end gives the connection back to the pool.
+        response: Any = self._core.create_namespaced_event(namespace, event, _preload_content=False)
+        response.drain_conn()
+        response.release_conn()
+
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = await asyncio.to_thread(fn, *args, **kwargs)
+            result: dict[str, Any] = await asyncio.to_thread(_json_call, fn, *args, **kwargs)
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(_describe(err)) from None
@@ -159,6 +167,14 @@ class KubernetesKube:
                 raise Gone(_describe(err)) from None
             raise
         return result
+
+
+def _json_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn``'s response body as parsed JSON. The custom-object calls return plain dicts anyway; the raw response
+    skips the client's generic deserialization (decoding, content-type sniffing, type dispatch). Errors still
+    raise :class:`ApiException` with the status."""
+    response = fn(*args, _preload_content=False, **kwargs)
+    return json.loads(response.data)
 
 
 def _describe(err: BaseException) -> str:

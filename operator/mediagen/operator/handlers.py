@@ -23,6 +23,23 @@ from mediagen.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff-base storage, switched off: only an event handler is registered, which needs no diff.
+
+    kopf still computes an object's "essence" (a deep copy of the whole body, minus system fields) and its
+    diff against the stored one on every watch event, for change-detecting handlers and daemons that this
+    operator does not have. An empty essence makes that a no-op; nothing is ever stored on the resource."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return {}
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return {}
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Tune kopf and build the runtime (clients, limits, supervisor) inside kopf's event loop."""
@@ -35,6 +52,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.connect_timeout = 10
     # We post our own events with reasons matching the conditions; kopf's log-derived ones would be noise.
     settings.posting.enabled = False
+    # Only an event handler: no diffs to compute (kopf would deep-copy every body for them otherwise).
+    settings.persistence.diffbase_storage = NoDiffBase()
     # ``mediagen operator`` puts the Metrics it serves on /metrics into the memo; embedded runs may not.
     metrics: Metrics = memo.get("metrics") or Metrics()
     runtime: Runtime = memo.get("runtime") or await build_runtime(Settings(), metrics=metrics)

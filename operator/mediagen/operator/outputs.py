@@ -6,11 +6,13 @@ import asyncio
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mediagen.api.models import StoredOutput
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.state import View
+from mediagen.storage.base import ObjectURL, StoredObject
 from mediagen.storage.keys import object_key
 from mediagen.transfer import collect_output_urls, copy_output
 
@@ -39,8 +41,7 @@ async def store_outputs(
                     view.spec.output.key_prefix, view.namespace, view.name, view.uid, prediction.id, index, content_type
                 )
 
-            obj = await asyncio.to_thread(copy_output, deps.downloader, deps.store, url, key_for)
-            location = await asyncio.to_thread(deps.store.url_for, obj.key)
+            obj, location = await asyncio.to_thread(_copy_and_locate, deps, url, key_for)
             if location.expires_at is not None:
                 expires = location.expires_at if expires is None else min(expires, location.expires_at)
             stored.append(
@@ -53,3 +54,9 @@ async def store_outputs(
                 )
             )
     return stored, expires
+
+
+def _copy_and_locate(deps: Deps, url: str, key_for: Callable[[str], str]) -> tuple[StoredObject, ObjectURL]:
+    """Copy one output and get its URL, in one trip to a thread (a presigned URL is signed locally, no request)."""
+    obj = copy_output(deps.downloader, deps.store, url, key_for)
+    return obj, deps.store.url_for(obj.key)

@@ -148,8 +148,8 @@ class Worker:
 
     def update(self, body: dict[str, Any]) -> None:
         """A newer version of the resource arrived from the watch: use it and wake up."""
-        if 0 <= resource_version(body) < resource_version(self.body):
-            return  # older than what a write of ours already returned
+        if 0 <= resource_version(body) <= resource_version(self.body):
+            return  # older than (or the very version) a write of ours already returned
         old_meta, new_meta = self.body.get("metadata", {}), body.get("metadata", {})
         self.body = body
         # Our own status writes come back through the watch too; only the user's changes need a wake-up.
@@ -189,9 +189,13 @@ class Worker:
         resource would stay in flight forever. So the worker backs off, re-reads the resource and decides again;
         everything it learnt is still in memory, so nothing is created twice."""
         failures = 0
+        parsed: tuple[dict[str, Any], View] | None = None
         try:
             while True:
-                view = View.from_body(self.body)
+                # Parse the body only when it changed: most steps (create, upload) leave it as it was.
+                if parsed is None or parsed[0] is not self.body:
+                    parsed = (self.body, View.from_body(self.body))
+                view = parsed[1]
                 try:
                     self._track(None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING))
                     now = self.deps.now()
