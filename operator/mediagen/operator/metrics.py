@@ -221,6 +221,8 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in sorted(_WEBHOOK_OUTCOMES):  # exported at 0 from the start: rate() needs a first sample
+            self.webhook_deliveries.labels(outcome=outcome)
         self._in_flight = _InFlight()
         r.register(self._in_flight)
         if process_metrics:
