@@ -240,6 +240,14 @@ class SlowMock(MockGenerator):
         return prediction
 
 
+def slow_worker(store: MemoryStore, *, poll_seconds: float) -> tuple[MemoryKube, SlowMock, Worker]:
+    """A worker on an hour-long mock prediction, polling every ``poll_seconds`` (60: only a safety net)."""
+    kube, generator = MemoryKube(resource()), SlowMock()
+    deps = deps_for(kube, store, generator)
+    deps.pacing = Pacing(poll_initial_seconds=poll_seconds, poll_max_seconds=poll_seconds)
+    return kube, generator, Worker(copy.deepcopy(kube.body), deps)
+
+
 async def _running(kube: MemoryKube) -> str:
     for _ in range(500):
         recorded = (kube.body.get("status") or {}).get("prediction") or {}
@@ -250,10 +258,7 @@ async def _running(kube: MemoryKube) -> str:
 
 
 async def test_a_webhook_delivery_finishes_a_waiting_worker_without_another_poll(store: MemoryStore) -> None:
-    kube, generator = MemoryKube(resource()), SlowMock()
-    deps = deps_for(kube, store, generator)
-    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)  # a safety net only
-    worker = Worker(copy.deepcopy(kube.body), deps)
+    kube, generator, worker = slow_worker(store, poll_seconds=60)
     task = asyncio.create_task(worker.run())
     prediction_id = await _running(kube)
     polls = generator.polls
@@ -267,10 +272,7 @@ async def test_a_webhook_delivery_finishes_a_waiting_worker_without_another_poll
 
 
 async def test_a_delivery_for_another_prediction_is_not_used(store: MemoryStore) -> None:
-    kube, generator = MemoryKube(resource()), SlowMock()
-    deps = deps_for(kube, store, generator)
-    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)
-    worker = Worker(copy.deepcopy(kube.body), deps)
+    kube, generator, worker = slow_worker(store, poll_seconds=60)
     task = asyncio.create_task(worker.run())
     prediction_id = await _running(kube)
     current = await MockGenerator.get(generator, prediction_id)
@@ -284,10 +286,7 @@ async def test_a_delivery_for_another_prediction_is_not_used(store: MemoryStore)
 
 
 async def test_a_delivery_that_beats_the_create_response_is_held_for_it(store: MemoryStore) -> None:
-    kube, generator = MemoryKube(resource()), SlowMock()
-    deps = deps_for(kube, store, generator)
-    deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)
-    worker = Worker(copy.deepcopy(kube.body), deps)
+    kube, generator, worker = slow_worker(store, poll_seconds=60)
     # Replicate's webhook arrives while the create's own (non-terminal) response is still on its way.
     generator.after_create = lambda p: worker.offer(1, finished(p))
     await asyncio.wait_for(worker.run(), timeout=5)
@@ -295,10 +294,7 @@ async def test_a_delivery_that_beats_the_create_response_is_held_for_it(store: M
 
 
 async def test_a_poll_answered_before_the_delivery_does_not_undo_it(store: MemoryStore) -> None:
-    kube, generator = MemoryKube(resource()), SlowMock()
-    deps = deps_for(kube, store, generator)
-    deps.pacing = Pacing(poll_initial_seconds=0.05, poll_max_seconds=0.05)
-    worker = Worker(copy.deepcopy(kube.body), deps)
+    kube, generator, worker = slow_worker(store, poll_seconds=0.05)
     # The delivery lands while a poll is in flight; the poll then returns the older, running state.
     generator.during_poll = lambda p: worker.offer(1, finished(p))
     await asyncio.wait_for(worker.run(), timeout=5)
