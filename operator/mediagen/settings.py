@@ -109,13 +109,13 @@ class Settings(BaseSettings):
         gt=0,
         alias="MEDIAGEN_REPLICATE_RPS",
         description="Ceiling on all Replicate API requests in any one second, as Replicate counts them (it "
-        "allows 3000/min); the operator paces 5% below it.",
+        "allows 3000/min); the operator paces 10% below it.",
     )
     replicate_creates_per_second: float = Field(
         default=8.0,
         gt=0,
         alias="MEDIAGEN_REPLICATE_CREATE_RPS",
-        description="Ceiling on prediction creates in any one second (Replicate allows 600/min); paced 5% below.",
+        description="Ceiling on prediction creates in any one second (Replicate allows 600/min); paced 10% below.",
     )
     max_concurrent_transfers: int = Field(
         default=4, ge=1, alias="MEDIAGEN_MAX_TRANSFERS", description="Output copies running at once."

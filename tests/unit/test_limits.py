@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mediagen.generators.base import CreateRequest, Prediction
-from mediagen.operator.limits import JITTER_HEADROOM, RateLimitedGenerator, TokenBucket, paced
+from mediagen.operator.limits import JITTER_HEADROOM, Pacer, RateLimitedGenerator, paced
 
 
 def busiest(times: list[float], window: float) -> int:
@@ -47,23 +47,23 @@ class Recording:
         return None
 
 
-def test_a_bucket_needs_a_positive_rate() -> None:
+def test_a_pacer_needs_a_positive_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
-        TokenBucket(0)
+        Pacer(0)
 
 
-async def test_a_paced_bucket_keeps_every_window_under_the_limit() -> None:
+async def test_a_pacer_keeps_every_window_under_the_limit() -> None:
     # 40 in a tenth of a second: the default 40/s in one second, ten times faster so the test is quick.
     limit, window = 400.0, 0.1
-    bucket = paced(limit)
+    pacer = paced(limit)
     times = []
     for _ in range(100):
-        await bucket.acquire()
+        await pacer.acquire()
         times.append(time.monotonic())
-    # Never closer than 1 / (0.95 * limit), however late a sleep wakes (the saved-up burst is one token) ...
+    # Never closer than 1 / (0.9 * limit), however late a sleep wakes ...
     assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / (limit * (1 - JITTER_HEADROOM)) - 1e-6
-    # ... so any window holds at most 39 of them: one under the limit, room for a request the network delays.
-    assert busiest(times, window) <= limit * window - 1
+    # ... so any window holds at most 37 of them: room under the limit for requests bunched on the way.
+    assert busiest(times, window) <= limit * window * (1 - JITTER_HEADROOM) + 1
     # Spaced exactly 1 / limit apart, 41 fit in a closed window: what the headroom prevents.
     assert busiest([i / limit for i in range(100)], window) == limit * window + 1
 
@@ -78,3 +78,54 @@ async def test_concurrent_callers_share_the_limits() -> None:
     assert len(creates) == 45 and len(everything) == 105
     assert busiest(sorted(creates), 0.2) <= 40 - 1  # 200/s: under 40 in any 0.2 s
     assert busiest(sorted(everything), 0.1) <= 40 - 1  # 400/s: under 40 in any 0.1 s
+    # Spaced as they leave, creates included: a create must not take its request token, then wait its turn
+    # among the creates and go out right next to a get.
+    spacing = 1 / (400.0 * (1 - JITTER_HEADROOM))
+    assert min(b - a for a, b in itertools.pairwise(sorted(everything))) >= spacing - 1e-4
+
+
+async def test_a_create_waiting_its_turn_does_not_go_out_next_to_a_get() -> None:
+    # Creates are the slower class: when several queue for request tokens back to back, each must still leave
+    # no sooner than a request token allows, not whenever its own (earlier) token was taken.
+    inner = Recording()
+    generator = RateLimitedGenerator(inner, requests=paced(400.0), creates=paced(200.0))
+    request = CreateRequest(input={}, correlation="u.1", model="a/b")
+
+    async def later_gets() -> None:
+        await asyncio.sleep(0.1)
+        await asyncio.gather(*(generator.get("p") for _ in range(40)))
+
+    await asyncio.gather(
+        *(generator.get("p") for _ in range(40)), *(generator.create(request) for _ in range(20)), later_gets()
+    )
+    times = sorted(t for _, t in inner.calls)
+    assert len(times) == 100
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / (400.0 * (1 - JITTER_HEADROOM)) - 1e-4
+
+
+async def test_creates_behind_a_long_queue_of_gets_keep_both_paces() -> None:
+    # Creates book their moments behind 200 polls that came first; the polls, woken a little late each time,
+    # drift into the creates' moments, and both paces must still hold as they interleave.
+    inner = Recording()
+    generator = RateLimitedGenerator(inner, requests=paced(400.0), creates=paced(100.0))
+    request = CreateRequest(input={}, correlation="u.1", model="a/b")
+    await asyncio.gather(*(generator.get("p") for _ in range(200)), *(generator.create(request) for _ in range(10)))
+    creates = [t for what, t in inner.calls if what == "create"]
+    create_interval = 1 / (100.0 * (1 - JITTER_HEADROOM))
+    assert len(creates) == 10
+    assert min(b - a for a, b in itertools.pairwise(creates)) >= create_interval - 1e-4
+    times = sorted(t for _, t in inner.calls)
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / (400.0 * (1 - JITTER_HEADROOM)) - 1e-4
+
+
+async def test_a_canceled_wait_gives_its_moment_back() -> None:
+    pacer = Pacer(10.0)  # 100 ms apart
+    await pacer.acquire()
+    waiter = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    began = time.monotonic()
+    await pacer.acquire()  # takes the freed moment, 100 ms after the first, not 200
+    assert time.monotonic() - began < 0.15

@@ -17,7 +17,7 @@ from mediagen.bench import drive
 from mediagen.bench.config import Scale
 from mediagen.bench.fake import FakeService
 from mediagen.bench.stack import Stack
-from mediagen.bench.stats import busiest_window
+from mediagen.bench.stats import busiest_window, percentile
 from mediagen.settings import Settings
 from mediagen.testing.fake_replicate import RateLimits
 
@@ -51,6 +51,10 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
     peaks = {f"{w:g}s": busiest_window(times, w) for w in windows}
     create_peaks = {f"{w:g}s": busiest_window(creates, w) for w in windows}
     ratios = {f"{w:g}s": round(peaks[f"{w:g}s"] / (rps * w), 3) for w in windows}
+    # How evenly they arrived: the limiter spaces requests at least 1 / (0.95 * rps) apart as it lets them go;
+    # gaps much shorter than that at the fake are bunching on the way (the event loops of both ends, the network).
+    gaps = sorted(b - a for a, b in zip(sorted(times), sorted(times)[1:], strict=False))
+    spacing = 1.0 / rps
     create_ratios = {f"{w:g}s": round(create_peaks[f"{w:g}s"] / (create_rps * w), 3) for w in windows}
     return {
         "peak_replicate_rate_ratio": ratios["1s"],
@@ -68,5 +72,11 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
             "peak_creates": create_peaks,
             "peak_create_ratio": create_ratios,
             "throttled_429": throttled,
+            "arrival_gap_ms": {
+                "min": round(gaps[0] * 1000, 2) if gaps else None,
+                "p1": round(percentile(gaps, 1) * 1000, 2) if gaps else None,
+                "p50": round(percentile(gaps, 50) * 1000, 2) if gaps else None,
+                "under_half_the_spacing": sum(1 for g in gaps if g < spacing / 2),
+            },
         },
     }
