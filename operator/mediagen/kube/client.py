@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -24,6 +27,9 @@ from mediagen.api.models import GROUP, KIND, PLURAL, VERSION
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+KUBE_THREADS = 16
+"""Kubernetes API calls in flight at once (the connection pool holds as many); more wait for a thread."""
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -69,17 +75,29 @@ def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     # One connection per concurrent write; the default (5 per core) starves a busy operator.
-    configuration.connection_pool_maxsize = 32
+    configuration.connection_pool_maxsize = 2 * KUBE_THREADS
     return k8s.ApiClient(configuration)
 
 
 class KubernetesKube:
     """:class:`Kube` on the official kubernetes client."""
 
-    def __init__(self, api_client: k8s.ApiClient, *, component: str = "mediagen-operator") -> None:
+    def __init__(
+        self, api_client: k8s.ApiClient, *, component: str = "mediagen-operator", threads: int = KUBE_THREADS
+    ) -> None:
         self._custom = k8s.CustomObjectsApi(api_client)
         self._core = k8s.CoreV1Api(api_client)
         self._component = component
+        # Threads of its own: in asyncio's default pool (6 threads on two cores) API calls queued behind output
+        # copies, which hold a thread for as long as an upload takes (minutes for a large video).
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+
+    def close(self) -> None:
+        """Let the threads go once the calls in progress finish."""
+        self._pool.shutdown(wait=False)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
@@ -146,7 +164,7 @@ class KubernetesKube:
             reporting_instance=self._component,
         )
         try:
-            await asyncio.to_thread(self._post_event, meta.get("namespace"), event)
+            await self._in_thread(self._post_event, meta.get("namespace"), event)
         except Exception as err:  # events are best effort by nature; the status carries the truth
             log.warning("could not record event %s: %s", reason, _describe(err))
 
@@ -159,7 +177,7 @@ class KubernetesKube:
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = await asyncio.to_thread(_json_call, fn, *args, **kwargs)
+            result: dict[str, Any] = await self._in_thread(_json_call, fn, *args, **kwargs)
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(_describe(err)) from None

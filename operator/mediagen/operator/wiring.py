@@ -44,12 +44,14 @@ class Runtime:
 
     deps: Deps
     http: httpx.Client
+    kube: KubernetesKube
     webhooks: WebhookConfig | None = None
 
     async def aclose(self) -> None:
         """Close network clients."""
         await self.deps.generator.aclose()
         self.http.close()
+        self.kube.close()
 
 
 def build_generator(settings: Settings, metrics: Metrics | None = None) -> Generator:
@@ -110,11 +112,12 @@ async def build_runtime(
         max_bytes=settings.max_output_bytes,
         token=token,
     )
+    kube = KubernetesKube(api_client)
     deps = Deps(
         generator=generator,
         store=build_store(settings),
         downloader=downloader,
-        kube=KubernetesKube(api_client),
+        kube=kube,
         inflight=asyncio.Semaphore(settings.max_inflight),
         transfers=asyncio.Semaphore(settings.max_concurrent_transfers),
         pacing=pacing(settings, webhooks_received=webhooks is not None),
@@ -122,7 +125,7 @@ async def build_runtime(
         delete_timeout=settings.delete_timeout_seconds,
         metrics=metrics,
     )
-    return Runtime(deps=deps, http=http, webhooks=webhooks)
+    return Runtime(deps=deps, http=http, kube=kube, webhooks=webhooks)
 
 
 def pacing(settings: Settings, *, webhooks_received: bool) -> Pacing:
