@@ -86,7 +86,7 @@ def _held_title(r: dict[str, Any], key: str, how: str) -> str:
     first, last = c["sequential_prediction_seconds"]
     return (
         f"Overhead, {how}, ms p50/p95/p99: 1 at a time ({first:g}-{last:g} s predictions); "
-        f"{' and '.join(c['held'])} held in flight ({low:g}-{high:g} s predictions)"
+        f"{' and '.join(sorted(c['held'], key=int))} held in flight ({low:g}-{high:g} s predictions)"
     )
 
 
