@@ -129,7 +129,27 @@ def replicate_operator(
     env = replicate_env(s3, fake_replicate, "rep-*", s3_proxy.url)
     with OperatorProcess(control_plane.kubeconfig, env, log) as operator:
         operator.wait_for_log(STARTED)
+        wait_until_watching(control_plane, "rep")
         yield operator
+
+
+def wait_until_watching(plane: ControlPlane, prefix: str, timeout: float = 90.0) -> None:
+    """Wait until an operator watching ``<prefix>-*`` picks up resources in namespaces created from now on.
+
+    It logs that it started before kopf's watches are up, and a namespace created in that first second was
+    seen to be missed for good (kopf's namespace scanning racing its own start). A probe in a fresh namespace
+    every few seconds, until one gets the finalizer, makes "ready" mean ready."""
+    api = k8s.CustomObjectsApi(load_api_client(str(plane.kubeconfig)))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        namespace = fresh_namespace(plane, prefix)
+        create(plane, namespace, "probe", {"model": "ready/probe", "input": {"prompt": "ready?"}})
+        try:
+            wait_for(api, namespace, "probe", lambda b: bool(b["metadata"].get("finalizers")), timeout=5.0)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"the operator watching {prefix}-* picked up no new namespace in {timeout:.0f} s")
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +161,7 @@ def mock_operator(
     env = operator_env(s3, MEDIAGEN_NAMESPACE="mock-*", REPLICATE_API_TOKEN="")
     with OperatorProcess(control_plane.kubeconfig, env, log) as operator:
         operator.wait_for_log(STARTED)
+        wait_until_watching(control_plane, "mock")
         yield operator
 
 
