@@ -18,10 +18,10 @@ from mediagen.operator.webhooks import (
     InvalidSecret,
     WebhookReceiver,
     handle,
-    parse_correlation,
     signing_key,
     verify,
 )
+from mediagen.reconcile.state import parse_correlation
 from mediagen.testing.fake_replicate import sign
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -40,14 +40,18 @@ def _writes(r: dict[str, Any]) -> Row:
     )
 
 
-def _requests(r: dict[str, Any]) -> Row:
-    q = r["replicate_requests_per_generation"]["long"]
+def _long_requests(q: dict[str, Any], how: str, extra: str = "") -> Row:
+    """The Replicate requests of the long prediction: the polls it cost, against the target."""
     return (
-        f"Replicate requests for a {q['prediction_seconds']:g}-s prediction: create · polls · cancels",
-        f"{q['create']} · **{q['get']}** · {q['cancel']}",
+        f"Replicate requests for a {q['prediction_seconds']:g}-s prediction{how}: create · polls · cancels",
+        f"{q['create']} · **{q['get']}** · {q['cancel']}{extra}",
         "polls ≤ 15",
         _verdict(q["get"] <= 15),
     )
+
+
+def _requests(r: dict[str, Any]) -> Row:
+    return _long_requests(r["replicate_requests_per_generation"]["long"], "")
 
 
 def _rate(r: dict[str, Any]) -> Row:
@@ -168,13 +172,8 @@ def _floor(r: dict[str, Any]) -> Row:
 
 
 def _webhook_requests(r: dict[str, Any]) -> Row:
-    q = r["webhooks"]["long_prediction"]
-    return (
-        f"Replicate requests for a {q['prediction_seconds']:g}-s prediction with webhooks: create · polls · cancels",
-        f"{q['create']} · **{q['get']}** · {q['cancel']} ({r['webhooks']['deliveries']} deliveries in the run)",
-        "polls ≤ 15",
-        _verdict(q["get"] <= 15),
-    )
+    deliveries = f" ({r['webhooks']['deliveries']} deliveries in the run)"
+    return _long_requests(r["webhooks"]["long_prediction"], " with webhooks", deliveries)
 
 
 ROWS: tuple[Callable[[dict[str, Any]], Row], ...] = (

@@ -43,6 +43,14 @@ def correlation(uid: str, attempt: int) -> str:
     return f"{uid}.{attempt}"
 
 
+def parse_correlation(value: str) -> tuple[str, int] | None:
+    """``(uid, attempt)`` from a :func:`correlation` marker, or None when ``value`` is not one."""
+    uid, _, attempt = value.rpartition(".")
+    if not uid or not attempt.isdigit() or len(value) > 100:
+        return None
+    return uid, int(attempt)
+
+
 @dataclass(frozen=True)
 class View:
     """What the API server says about one MediaGeneration, parsed."""
