@@ -1,10 +1,10 @@
 # The two commands of the README: `make dev` (everything locally, embedded defaults) and `make test`.
-.PHONY: dev test test-unit test-integration lint crd controlplane helm kind-e2e
+.PHONY: dev test test-unit test-integration lint crd controlplane helm kind-e2e bench chaos
 
 UV ?= uv
 
 dev:
-	$(UV) run mediagen dev
+	$(UV) run python -m mediagen_dev dev
 
 test:
 	$(UV) run pytest -q
@@ -15,16 +15,19 @@ test-unit:
 test-integration:
 	$(UV) run pytest -q tests/integration
 
+# ruff, the formatter, mypy --strict and the import contracts in pyproject.toml ([tool.importlinter]).
 lint:
 	$(UV) run ruff check operator tests
 	$(UV) run ruff format --check operator tests
 	$(UV) run mypy
+	$(UV) run lint-imports
 
+# Every committed copy of the CRD and the admission policy (crds/, the chart, the kustomize base).
 crd:
-	$(UV) run mediagen crd --write crds
+	$(UV) run python -m mediagen_dev crd
 
 controlplane:
-	$(UV) run mediagen controlplane
+	$(UV) run python -m mediagen_dev controlplane
 
 # Build the pinned helm (Go module proxy) into ~/.cache/mediagen unless it is there; prints its path.
 helm:
@@ -35,13 +38,11 @@ kind-e2e:
 	hack/kind-e2e.sh
 
 # Benchmarks (README "Benchmarks"): the real control plane, fake Replicate and S3, the operator as its own process;
-# about 15 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.
-.PHONY: bench
+# about 20 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.
 bench:
-	$(UV) run python -m mediagen.bench --scale full
+	$(UV) run python -m mediagen_dev.bench --scale full
 
 # Reliability and security experiments on loopback (operator kills, control-plane restarts, outages, failover,
 # fuzzing, secret hygiene, abuse limits); writes bench/reliability.json. About 12 minutes on two cores.
-.PHONY: chaos
 chaos:
-	$(UV) run python -m mediagen.chaos --scale full
+	$(UV) run python -m mediagen_dev.chaos --scale full

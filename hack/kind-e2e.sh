@@ -65,8 +65,9 @@ finish() {
 }
 trap finish EXIT
 
-log "building image $image"
+log "building images $image and $image-demo (the demo store: the product plus moto)"
 docker build --tag "$image" "$root"
+docker build --target demo --tag "$image-demo" "$root"
 
 if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   log "reusing kind cluster $cluster"
@@ -80,8 +81,8 @@ else
   created_cluster=1
 fi
 
-log "loading $image into the cluster"
-kind load docker-image "$image" --name "$cluster"
+log "loading $image and $image-demo into the cluster"
+kind load docker-image "$image" "$image-demo" --name "$cluster"
 
 log "installing the chart (mock mode)"
 "$helm" upgrade --install "$release" "$root/charts/mediagen" \

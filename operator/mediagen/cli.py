@@ -1,4 +1,6 @@
-"""The ``mediagen`` command: ``crd``, ``controlplane``, ``operator``, ``dev`` and ``gateway``."""
+"""The ``mediagen`` command: ``crd``, ``operator`` and ``gateway`` (what the image runs).
+
+The developer commands (``dev``, ``controlplane``) are ``python -m mediagen_dev``, outside the product."""
 
 from __future__ import annotations
 
@@ -8,33 +10,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CRDS_DIR = REPO_ROOT / "crds"
-
 
 def _crd(args: argparse.Namespace) -> int:
-    from mediagen.api import crd, policy
+    from mediagen.api import admission_policy, crd
 
     if args.write:
         directory = Path(args.write)
         directory.mkdir(parents=True, exist_ok=True)
         print(crd.write_crd(directory))
-        print(policy.write_policy(directory))
+        print(admission_policy.write_policy(directory))
     else:
         sys.stdout.write(crd.crd_yaml())
         sys.stdout.write("---\n")
-        sys.stdout.write(policy.policy_yaml())
+        sys.stdout.write(admission_policy.policy_yaml())
     return 0
 
 
-def _controlplane(args: argparse.Namespace) -> int:
-    from mediagen.controlplane.cli import run_forever
-
-    return run_forever(Path(args.kubeconfig) if args.kubeconfig else None, sorted(CRDS_DIR.glob("*.yaml")))
-
-
 def _operator(args: argparse.Namespace) -> int:
-    from mediagen.operator.run import run_operator
+    from mediagen.controller.run import run_operator
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
@@ -44,15 +37,6 @@ def _operator(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         peering=args.peering,
         priority=args.priority,
-    )
-
-
-def _dev(args: argparse.Namespace) -> int:
-    from mediagen.dev import run_dev
-
-    return run_dev(
-        examples=[Path(p) for p in args.example] if args.example else None,
-        exit_after_example=args.exit_after_example,
     )
 
 
@@ -71,10 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     crd.add_argument("--write", metavar="DIR", help="write the YAML files into DIR instead of printing")
     crd.set_defaults(func=_crd)
 
-    cp = sub.add_parser("controlplane", help="run a local etcd + kube-apiserver with the CRD until Ctrl-C")
-    cp.add_argument("--kubeconfig", metavar="PATH", help="where to write the admin kubeconfig (.dev/kubeconfig)")
-    cp.set_defaults(func=_controlplane)
-
     op = sub.add_parser("operator", help="run the operator against a cluster (configured from the environment)")
     op.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig to use (default: in-cluster or KUBECONFIG)")
     op.add_argument("--namespace", metavar="NS", help="watch only this namespace (default: all)")
@@ -90,13 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--priority", type=int, metavar="N", help="this replica's peering priority (default: random, distinct)"
     )
     op.set_defaults(func=_operator)
-
-    dev = sub.add_parser(
-        "dev", help="everything locally: control plane, embedded S3, operator (mock unless a token is set)"
-    )
-    dev.add_argument("--example", action="append", metavar="FILE", help="manifest(s) to apply (default: a mock one)")
-    dev.add_argument("--exit-after-example", action="store_true", help="stop once the example succeeded")
-    dev.set_defaults(func=_dev)
 
     gw = sub.add_parser(
         "gateway", help="run the HTTP gateway (configured from MEDIAGEN_GATEWAY_*), or manage its tokens"

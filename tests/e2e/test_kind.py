@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mediagen_dev.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 SCRIPT = ROOT / "hack" / "kind-e2e.sh"
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mediagen_dev.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 SCRIPTS = sorted((ROOT / "hack").rglob("*.sh"))
 
 

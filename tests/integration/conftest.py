@@ -1,4 +1,4 @@
-"""Integration tests run against a real etcd + kube-apiserver (see mediagen.controlplane), a real S3 server
+"""Integration tests run against a real etcd + kube-apiserver (see mediagen_dev.controlplane), a real S3 server
 (moto) and the fake Replicate over loopback HTTP, with the operator as its own process."""
 
 from __future__ import annotations
@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.chaos.stack import Stack
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_controlplane import (
+from mediagen_dev.chaos.chaos_stack import Stack
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate
+from mediagen_dev.fault_proxy import FaultProxy
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.controlplane_fixtures import (
     control_plane,
     namespace,
     pytest_collection_finish,
     pytest_runtest_makereport,
 )
-from mediagen.testing.pytest_stack import (
+from tests.support.stack_fixtures import (
     BUCKET,
     api,
     custom_api,

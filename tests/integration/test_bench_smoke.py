@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from mediagen.bench import runner, table
-from mediagen.bench.config import SMOKE
-from mediagen.controlplane import ControlPlane
+from mediagen_dev.bench import runner, table
+from mediagen_dev.bench.config import SMOKE
+from mediagen_dev.controlplane import ControlPlane
 
 REQUIRED = (
     "writes_per_generation",

@@ -4,8 +4,8 @@ until its generations finish."""
 
 from __future__ import annotations
 
-from mediagen.chaos import abuse
-from mediagen.chaos.stack import Stack
+from mediagen_dev.chaos import abuse
+from mediagen_dev.chaos.chaos_stack import Stack
 
 
 def test_floods_and_quota_overruns_get_429_with_retry_after(stack: Stack) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.chaos import controlplane
-from mediagen.chaos.controlplane import Fault
-from mediagen.chaos.stack import Stack, install_api
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.pytest_stack import BUCKET
+from mediagen_dev.chaos import controlplane
+from mediagen_dev.chaos.chaos_stack import Stack, install_api
+from mediagen_dev.chaos.controlplane import Fault
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate
+from mediagen_dev.fault_proxy import FaultProxy
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import BUCKET
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from mediagen.chaos import kills
-from mediagen.chaos.stack import Stack
+from mediagen_dev.chaos import kills
+from mediagen_dev.chaos.chaos_stack import Stack
 
 
 def test_kills_at_random_moments_lose_nothing_and_pay_for_nothing_twice(stack: Stack) -> None:

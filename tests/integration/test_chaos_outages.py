@@ -3,8 +3,8 @@ answering 429; work pauses and resumes, nothing covered by the retry budget fail
 
 from __future__ import annotations
 
-from mediagen.chaos import outages
-from mediagen.chaos.stack import Stack
+from mediagen_dev.chaos import outages
+from mediagen_dev.chaos.chaos_stack import Stack
 
 
 def test_outages_pause_work_and_nothing_covered_by_the_budget_fails(stack: Stack) -> None:

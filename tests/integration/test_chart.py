@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from mediagen.controlplane import ControlPlane
+from mediagen.controller.settings import Settings
 from mediagen.gateway.settings import GatewaySettings
-from mediagen.settings import Settings
-from mediagen.testing import helm as helm_module
-from mediagen.testing.helm import CHART, Helm, HelmError, find_helm, to_yaml
+from mediagen_dev import helm as helm_module
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.helm import CHART, Helm, HelmError, find_helm, to_yaml
+from mediagen_dev.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 CI = CHART / "ci"
 VALUE_SETS: dict[str, list[Path]] = {
     "defaults": [],
@@ -81,9 +82,9 @@ def env_names(model: type[Any], prefix: str = "") -> set[str]:
 def test_chart_crds_hold_exactly_the_generated_crd() -> None:
     generated = ROOT / "crds" / "mediagen.fleek.xyz_mediagenerations.yaml"
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [generated.name]
-    assert (CHART / "crds" / generated.name).read_bytes() == generated.read_bytes(), "copy crds/ into the chart"
+    assert (CHART / "crds" / generated.name).read_bytes() == generated.read_bytes(), "run: make crd"
     policy = ROOT / "crds" / "mediagen.fleek.xyz_input-policy.yaml"
-    assert (CHART / "files" / "input-policy.yaml").read_bytes() == policy.read_bytes(), "copy the policy too"
+    assert (CHART / "files" / "input-policy.yaml").read_bytes() == policy.read_bytes(), "run: make crd"
 
 
 def test_helm_version_is_pinned_in_one_place() -> None:

@@ -18,9 +18,10 @@ import httpx
 import pytest
 import yaml
 
-from mediagen.controlplane import K8S_VERSION, ControlPlane
-from mediagen.controlplane.ports import is_port_free
-from mediagen.testing.pytest_controlplane import unique_namespace_name
+from mediagen_dev.controlplane import K8S_VERSION, ControlPlane
+from mediagen_dev.controlplane.ports import is_port_free
+from mediagen_dev.paths import REPO_ROOT
+from tests.support.controlplane_fixtures import unique_namespace_name
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -169,7 +170,7 @@ def test_stop_leaves_no_process_port_or_workdir_behind() -> None:
 _ABANDON = textwrap.dedent(
     """
     import json, os, signal, sys
-    from mediagen.controlplane import ControlPlane
+    from mediagen_dev.controlplane import ControlPlane
     plane = ControlPlane(keep_workdir=True).start()
     print(json.dumps({"pids": list(plane.pids.values()), "ports": list(vars(plane.ports).values()),
                       "workdir": str(plane.workdir)}), flush=True)
@@ -182,7 +183,7 @@ _ABANDON = textwrap.dedent(
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_abandoned_plane_does_not_outlive_python(how: str) -> None:
     """Servers die with the Python process: by atexit on a normal exit, by the kernel on SIGKILL."""
-    operator_dir = str(Path(__file__).parents[2] / "operator")
+    operator_dir = str(REPO_ROOT / "operator")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [operator_dir, os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
         [sys.executable, "-c", _ABANDON, how], capture_output=True, text=True, timeout=120, env=env, check=False

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from mediagen.api import crd, policy
-from mediagen.api.models import Phase, StoredOutput
-from mediagen.controlplane import ControlPlane
+from mediagen.api import admission_policy, crd
+from mediagen.api.types import Phase, StoredOutput
 from mediagen.generators.base import Prediction
-from mediagen.reconcile import status as patches
+from mediagen.reconcile import status_patches as patches
 from mediagen.reconcile.state import Memory, View
+from mediagen_dev import generated
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def manifest(name: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
@@ -33,9 +34,12 @@ def apply(plane: ControlPlane, ns: str, obj: dict[str, Any], *extra: str) -> Any
     return plane.kubectl("apply", "-n", ns, *extra, "-f", "-", input=json.dumps(obj), check=False)
 
 
-def test_committed_crd_and_policy_match_the_models() -> None:
-    assert (ROOT / "crds" / crd.CRD_FILENAME).read_text() == crd.crd_yaml(), "run: mediagen crd --write crds"
-    assert (ROOT / "crds" / policy.POLICY_FILENAME).read_text() == policy.policy_yaml()
+def test_every_committed_copy_of_the_crd_and_policy_matches_the_models() -> None:
+    assert (ROOT / "crds" / crd.CRD_FILENAME).read_text() == crd.crd_yaml(), "run: make crd"
+    assert (ROOT / "crds" / admission_policy.POLICY_FILENAME).read_text() == admission_policy.policy_yaml()
+    copies = generated.expected_files()
+    assert len(copies) == 6, "crds/, the chart and the kustomize base each hold both"
+    assert generated.stale_files() == [], "run: make crd"
 
 
 def test_examples_apply_and_list_with_printer_columns(control_plane: ControlPlane, namespace: str, api: None) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from mediagen.chaos import fuzz
-from mediagen.chaos.stack import Stack
+from mediagen_dev.chaos import fuzz
+from mediagen_dev.chaos.chaos_stack import Stack
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,11 +18,11 @@ import pytest
 from kubernetes import client as k8s
 from PIL import Image
 
-from mediagen.controlplane import ControlPlane
 from mediagen.gateway import rbac
 from mediagen.gateway.token_admin import TokenAdmin
-from mediagen.testing.fake_replicate import FakeReplicate, ModelScript, OutputFile
-from mediagen.testing.pytest_gateway import (
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, ModelScript, OutputFile
+from tests.support.gateway_fixtures import (
     GATEWAY_NAMESPACE,
     TOKEN_CACHE_SECONDS,
     GatewayProcess,

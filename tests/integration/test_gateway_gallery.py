@@ -27,8 +27,8 @@ import pytest
 import websocket  # websocket-client, installed with the kubernetes client
 from PIL import Image
 
-from mediagen.testing.fake_replicate import FakeReplicate, ModelScript, OutputFile
-from mediagen.testing.pytest_gateway import (
+from mediagen_dev.fake_replicate import FakeReplicate, ModelScript, OutputFile
+from tests.support.gateway_fixtures import (
     GatewayProcess,
     GatewayTenant,
     gateway,

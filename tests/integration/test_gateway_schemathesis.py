@@ -19,11 +19,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from mediagen.controlplane import ControlPlane
 from mediagen.gateway import GatewaySettings, build_deps, create_app
-from mediagen.gateway.memory import MemoryCluster
 from mediagen.gateway.token_admin import TokenAdmin
-from mediagen.testing.pytest_gateway import (
+from mediagen_dev.controlplane import ControlPlane
+from tests.support.gateway_fixtures import (
     GatewayProcess,
     GatewayTenant,
     gateway,
@@ -31,6 +30,7 @@ from mediagen.testing.pytest_gateway import (
     mint_tenant,
     token_admin,
 )
+from tests.support.memory_cluster import MemoryCluster
 
 __all__ = ["gateway", "gateway_kubeconfig", "mint_tenant", "token_admin"]
 

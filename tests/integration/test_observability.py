@@ -23,10 +23,9 @@ import pytest
 from kubernetes import client as k8s
 from prometheus_client.parser import text_string_to_metric_families
 
-from mediagen.controlplane import ControlPlane
-from mediagen.controlplane.ports import free_ports
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import (
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.controlplane.ports import free_ports
+from mediagen_dev.fake_replicate import (
     FAKE_TOKEN,
     FakeReplicate,
     FakeReplicateServer,
@@ -36,9 +35,10 @@ from mediagen.testing.fake_replicate import (
     OutputFile,
     problems,
 )
-from mediagen.testing.fake_replicate.logs import ONE_BAR
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import STARTED, create, replicate_env, wait_for, wait_phase
+from mediagen_dev.fake_replicate.logs import ONE_BAR
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import STARTED, create, replicate_env, wait_for, wait_phase
 from tests.unit.test_dashboards import SCRAPE_SERIES, dashboard_exprs, exported_names, metric_names, rule_exprs
 
 QUIET = LogScript(())  # no tqdm bars: no progress writes beyond the Uploading one

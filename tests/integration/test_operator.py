@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, ModelScript, OutputFile, expected_sha256
-from mediagen.testing.pytest_stack import BUCKET, create, model_name, wait_phase
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, ModelScript, OutputFile, expected_sha256
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import BUCKET, create, model_name, wait_phase
 
 
 def s3_bytes(s3: EmbeddedS3, key: str) -> tuple[bytes, dict[str, Any]]:

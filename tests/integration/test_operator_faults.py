@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, Fault, ModelScript, problems
-from mediagen.testing.fault_proxy import FaultProxy
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import (
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, Fault, ModelScript, problems
+from mediagen_dev.fault_proxy import FaultProxy
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import (
     STARTED,
     create,
     fresh_namespace,

@@ -7,9 +7,9 @@ from collections import Counter
 
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.testing.fake_replicate import FakeReplicate, LogScript, ModelScript
-from mediagen.testing.pytest_stack import create, model_name, wait_for, wait_phase
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, LogScript, ModelScript
+from tests.support.stack_fixtures import create, model_name, wait_for, wait_phase
 
 QUIET = LogScript(())  # no log lines: no progress writes, so the write count is exact
 

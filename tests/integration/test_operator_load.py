@@ -9,11 +9,11 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, LogScript, ModelScript
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import STARTED, fresh_namespace, model_name, replicate_env
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, LogScript, ModelScript
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import STARTED, fresh_namespace, model_name, replicate_env
 
 COUNT = 200
 MAX_INFLIGHT = 100

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.controlplane.ports import free_ports
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, FakeReplicateServer, ModelScript, WebhookSender, sign
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import STARTED, create, fresh_namespace, model_name, replicate_env, wait_phase
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.controlplane.ports import free_ports
+from mediagen_dev.fake_replicate import FakeReplicate, FakeReplicateServer, ModelScript, WebhookSender, sign
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import STARTED, create, fresh_namespace, model_name, replicate_env, wait_phase
 
 SAFETY_NET_SECONDS = 8.0
 

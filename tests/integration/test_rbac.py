@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, ModelScript
-from mediagen.testing.helm import Helm, HelmError, find_helm, to_yaml
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import STARTED, replicate_env, wait_phase
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, ModelScript
+from mediagen_dev.helm import Helm, HelmError, find_helm, to_yaml
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import STARTED, replicate_env, wait_phase
 
 GROUP = "mediagen.fleek.xyz"
 MG = f"mediagenerations.{GROUP}"

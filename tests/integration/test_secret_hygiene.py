@@ -4,8 +4,8 @@ and no output download carried the Replicate token."""
 
 from __future__ import annotations
 
-from mediagen.chaos import secrets
-from mediagen.chaos.stack import Stack
+from mediagen_dev.chaos import secrets
+from mediagen_dev.chaos.chaos_stack import Stack
 
 
 def test_no_secret_appears_anywhere_it_must_not(stack: Stack) -> None:

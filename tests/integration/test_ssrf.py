@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
-from mediagen.controlplane import ControlPlane
-from mediagen.storage.embedded import EmbeddedS3
-from mediagen.testing.fake_replicate import FakeReplicate, ModelScript, OutputFile
-from mediagen.testing.operator_process import OperatorProcess
-from mediagen.testing.pytest_stack import STARTED, create, fresh_namespace, model_name, replicate_env, wait_phase
 from mediagen.transfer import Downloader, TransferError
+from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.fake_replicate import FakeReplicate, ModelScript, OutputFile
+from mediagen_dev.operator_process import OperatorProcess
+from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.stack_fixtures import STARTED, create, fresh_namespace, model_name, replicate_env, wait_phase
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 256
 

@@ -1,8 +1,9 @@
 """S3Store, the embedded server and the copy pipeline against a real S3 server (moto) on loopback.
 
-moto accepts any signature and ignores presign expiry, and takes unequal parts (r2-storage.md §5): what R2
-would reject is covered by the wire-shape tests in tests/unit/test_storage_s3.py. Here the point is boto3
-end to end: bytes, hashes, headers, multipart, abort, URLs, memory.
+moto accepts any signature and ignores presign expiry, and takes unequal parts
+(docs/r2.md#local-s3-servers-in-tests): what R2 would reject is covered by the wire-shape tests in
+tests/unit/test_storage_s3.py. Here the point is boto3 end to end: bytes, hashes, headers, multipart, abort,
+URLs, memory.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import pytest
 from mediagen.generators.base import CreateRequest
 from mediagen.generators.mock import MockGenerator
 from mediagen.storage.base import StorageError
-from mediagen.storage.embedded import EmbeddedS3
 from mediagen.storage.s3 import IMMUTABLE_CACHE_CONTROL, MAX_PRESIGN_SECONDS, MIB, S3Store, make_s3_client
 from mediagen.storage.streaming import UploadCanceled
 from mediagen.transfer import Downloader, collect_output_urls, copy_output
+from mediagen_dev.s3_server import EmbeddedS3
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client

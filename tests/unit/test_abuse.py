@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from mediagen.gateway import Deps, GatewaySettings, build_deps, create_app
-from mediagen.gateway.abuse import InflightQuota, RateLimiter
+from mediagen.gateway import GatewayDeps, GatewaySettings, build_deps, create_app
 from mediagen.gateway.cluster import AlreadyExists, Page
-from mediagen.gateway.memory import MemoryCluster
 from mediagen.gateway.problems import ProblemError
+from mediagen.gateway.throttling import InflightQuota, RateLimiter
+from tests.support.memory_cluster import MemoryCluster
 
 PROBLEM = "application/problem+json"
 BODY = {"model": "owner/m", "input": {"prompt": "a fox"}}
@@ -168,7 +168,7 @@ async def test_a_listing_error_surfaces_and_is_retried_next_time() -> None:
 @dataclass
 class Gateway:
     cluster: MemoryCluster
-    deps: Deps
+    deps: GatewayDeps
     client: httpx.AsyncClient
     a: dict[str, str]
     b: dict[str, str]

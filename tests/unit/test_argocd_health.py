@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mediagen.api.models import Phase
+from mediagen.api.types import Phase
+from mediagen_dev.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 CHECK = ROOT / "observability" / "argocd" / "mediagen.fleek.xyz" / "MediaGeneration"
 SCRIPT = (CHECK / "health.lua").read_text()
 CASES = yaml.safe_load((CHECK / "health_test.yaml").read_text())["tests"]

@@ -13,11 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mediagen.controlplane import ETCD_VERSION, K8S_VERSION, ControlPlane, ControlPlaneError, find_assets
-from mediagen.controlplane.assets import BINARIES, BUILD_SCRIPT, cached_assets_dir
-from mediagen.controlplane.certs import CertificateAuthority, admin_client_cert, service_account_signing_key
-from mediagen.controlplane.kubeconfig import write_kubeconfig
-from mediagen.testing.pytest_controlplane import unique_namespace_name
+from mediagen_dev.controlplane import ETCD_VERSION, K8S_VERSION, ControlPlane, ControlPlaneError, find_assets
+from mediagen_dev.controlplane.assets import BINARIES, BUILD_SCRIPT, cached_assets_dir
+from mediagen_dev.controlplane.certs import CertificateAuthority, admin_client_cert, service_account_signing_key
+from mediagen_dev.controlplane.kubeconfig import write_kubeconfig
+from tests.support.controlplane_fixtures import unique_namespace_name
 
 
 def _fake_assets(folder: Path, script: str = "#!/bin/sh\nexit 0\n", skip: str = "") -> Path:

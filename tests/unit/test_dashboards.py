@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 
-from mediagen.operator.metrics import Metrics
+from mediagen.controller.metrics import Metrics
+from mediagen_dev.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 CHART = ROOT / "charts" / "mediagen"
 DASHBOARD = CHART / "dashboards" / "mediagen.json"
 RULES = CHART / "templates" / "prometheusrule.yaml"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mediagen.api.models import Phase, StoredOutput
+from mediagen.api.types import Phase, StoredOutput
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.decide import Pacing, decide
 from mediagen.reconcile.failures import Failure, Kind

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mediagen.testing.fake_replicate import (
+from mediagen_dev.fake_replicate import (
     ERRORS,
     FAKE_TOKEN,
     FakeConfig,
@@ -26,7 +26,7 @@ from mediagen.testing.fake_replicate import (
     png_bytes,
     version_for,
 )
-from mediagen.testing.fake_replicate.logs import TWO_BARS
+from mediagen_dev.fake_replicate.logs import TWO_BARS
 
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6}|\.\d{9})?Z$")
 MODELS = {

@@ -18,7 +18,7 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
-from mediagen.testing.fake_replicate import (
+from mediagen_dev.fake_replicate import (
     FAKE_TOKEN,
     FakeReplicate,
     FakeReplicateServer,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from replicate.webhook import InvalidSignatureError, Webhooks, WebhookSigningSecret
 
-from mediagen.testing.fake_replicate import (
+from mediagen_dev.fake_replicate import (
     FAKE_TOKEN,
     FakeReplicate,
     ManualClock,

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mediagen.gateway import Deps, GatewaySettings, build_deps, create_app
+from mediagen.gateway import GatewayDeps, GatewaySettings, build_deps, create_app
 from mediagen.gateway.cluster import Unavailable
-from mediagen.gateway.memory import MemoryCluster
+from tests.support.memory_cluster import MemoryCluster
 
 PROBLEM = "application/problem+json"
 
@@ -21,7 +21,7 @@ PROBLEM = "application/problem+json"
 @dataclass
 class Gateway:
     cluster: MemoryCluster
-    deps: Deps
+    deps: GatewayDeps
     client: httpx.AsyncClient
     a: dict[str, str]
     """Headers of tenant team-a."""

@@ -9,8 +9,8 @@ import pytest
 
 from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore, bearer_token
 from mediagen.gateway.cluster import ClusterError, Forbidden, Unavailable
-from mediagen.gateway.memory import MemoryCluster
 from mediagen.gateway.tokens import TokenFormatError, TokenRecord, hash_token, mint, token_id
+from tests.support.memory_cluster import MemoryCluster
 
 NS, SECRET = "mediagen-system", "mediagen-gateway-tokens"
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from mediagen.gateway import GatewaySettings, build_deps, create_app
-from mediagen.gateway.memory import MemoryCluster
 from mediagen.gateway.pages import esc, safe_url
 from mediagen.gateway.routes.gallery import COOKIE
+from tests.support.memory_cluster import MemoryCluster
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

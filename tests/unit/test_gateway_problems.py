@@ -21,7 +21,7 @@ from mediagen.gateway.cluster import (
     TooLarge,
     Unavailable,
 )
-from mediagen.gateway.kube import translate
+from mediagen.gateway.kube_cluster import translate
 from mediagen.gateway.problems import cluster_problem, pointer, validation_errors
 
 

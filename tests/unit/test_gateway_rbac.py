@@ -3,15 +3,14 @@ what the gateway uses."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from mediagen.cli import main
 from mediagen.gateway import rbac
+from mediagen_dev.paths import MANIFESTS_DIR
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "base" / "gateway-rbac.yaml"
+MANIFEST = MANIFESTS_DIR / "base" / "gateway-rbac.yaml"
 
 
 def test_the_committed_manifest_is_the_generated_one() -> None:

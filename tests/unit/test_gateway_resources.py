@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mediagen.api.models import MediaGeneration, MediaGenerationSpec, Phase
-from mediagen.gateway.models import GenerateRequest
+from mediagen.api.types import MediaGeneration, MediaGenerationSpec, Phase
 from mediagen.gateway.resources import (
     REQUEST_HASH_ANNOTATION,
     build_resource,
@@ -19,6 +18,7 @@ from mediagen.gateway.resources import (
     stored_hash,
     to_view,
 )
+from mediagen.gateway.schemas import GenerateRequest
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mediagen.gateway import GatewaySettings, build_deps, create_app
-from mediagen.gateway.memory import MemoryCluster
+from tests.support.memory_cluster import MemoryCluster
 
 CLUSTER = MemoryCluster()
 CLUSTER.namespaces = {"team-a"}

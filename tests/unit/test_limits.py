@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from mediagen.controller.request_pacing import JITTER_HEADROOM, Pacer, RateLimitedGenerator, paced
 from mediagen.generators.base import CreateRequest, Prediction
-from mediagen.operator.limits import JITTER_HEADROOM, Pacer, RateLimitedGenerator, paced
 
 
 def busiest(times: list[float], window: float) -> int:

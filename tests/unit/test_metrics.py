@@ -13,12 +13,12 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from mediagen.api.models import Phase
+from mediagen.api.types import Phase
+from mediagen.controller.metrics import OTHER, BoundedLabel, Metrics, model_label
+from mediagen.controller.worker import Worker
 from mediagen.generators.base import CreateRequest, Prediction, TransientError
 from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
-from mediagen.operator.metrics import OTHER, BoundedLabel, Metrics, model_label
-from mediagen.operator.worker import Worker
 from mediagen.reconcile.decide import Pacing
 from tests.unit.test_worker import MemoryKube, MemoryStore, deps_for, resource
 

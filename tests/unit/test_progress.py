@@ -1,4 +1,4 @@
-"""parse_progress on log samples shaped like real Replicate logs (§5.7)."""
+"""parse_progress on log samples shaped like real Replicate logs (docs/replicate.md#progress)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from mediagen.reconcile.progress import parse_progress
-from mediagen.testing.fake_replicate.logs import CR_JOINED, ONE_BAR, PREFIXED, TWO_BARS, render_logs
+from mediagen_dev.fake_replicate.logs import CR_JOINED, ONE_BAR, PREFIXED, TWO_BARS, render_logs
 
 FLUX_LOGS = (
     "Using seed: 1234\n"

@@ -20,7 +20,7 @@ from mediagen.generators.base import (
     TransientError,
 )
 from mediagen.generators.replicate import ReplicateGenerator, parse_prediction, parse_timestamp
-from mediagen.testing.fake_replicate import (
+from mediagen_dev.fake_replicate import (
     FAKE_TOKEN,
     Canned,
     FakeReplicate,
@@ -30,7 +30,7 @@ from mediagen.testing.fake_replicate import (
     ModelScript,
     version_for,
 )
-from mediagen.testing.fake_replicate.problems import billing_required, forbidden, problem
+from mediagen_dev.fake_replicate.problems import billing_required, forbidden, problem
 
 HOOK = "https://mediagen.example/hooks/replicate"
 CLOCK = ManualClock()
@@ -256,7 +256,7 @@ async def test_throttled_retry_after(
 
 
 async def test_rate_limiter_throttles_creates(gen: ReplicateGenerator, fake: FakeReplicate) -> None:
-    from mediagen.testing.fake_replicate import RateLimits
+    from mediagen_dev.fake_replicate import RateLimits
 
     fake.set_rate_limits(RateLimits.low_credit())
     await gen.create(request())

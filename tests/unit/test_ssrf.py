@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mediagen.transfer import Downloader, TransferError
-from mediagen.transfer_sources import DownloadPolicy, is_public, resolve_public
+from mediagen.transfer.url_policy import DownloadPolicy, is_public, resolve_public
 
 TOKEN = "r8_ssrf_test_token_0123456789abcdef"
 PUBLIC = "93.184.215.14"

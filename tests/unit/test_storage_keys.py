@@ -1,4 +1,4 @@
-"""Object keys: deterministic, safe characters only, a sensible extension (r2-storage.md §4)."""
+"""Object keys: deterministic, safe characters only, a sensible extension (docs/r2.md#idempotent-uploads)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """S3Store against a fake R2 wired in through botocore's ``before-send`` hook: what goes over the wire.
 
-No local server reproduces R2's rejections (r2-storage.md §5), so the request shapes R2 needs are asserted
-here: no automatic checksums or aws-chunked bodies, equal parts, no ACL/tagging/SSE headers.
+No local server reproduces R2's rejections (docs/r2.md#local-s3-servers-in-tests), so the request shapes R2
+needs are asserted here: no automatic checksums or aws-chunked bodies, equal parts, no ACL/tagging/SSE headers.
 """
 
 from __future__ import annotations

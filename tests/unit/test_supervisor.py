@@ -6,9 +6,9 @@ import asyncio
 import copy
 from collections.abc import Callable
 
+from mediagen.controller.supervisor import Supervisor
 from mediagen.generators.base import Prediction
 from mediagen.generators.mock import MockGenerator
-from mediagen.operator.supervisor import Supervisor
 from tests.unit.test_worker import MemoryKube, MemoryStore, deps_for, resource
 
 DONE = Prediction(id="p-1", status="succeeded", output=["data:,x"])

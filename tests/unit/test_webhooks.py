@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from mediagen.generators.base import Prediction
-from mediagen.operator.webhooks import (
+from mediagen.controller.webhook_receiver import (
     MAX_BODY_BYTES,
     PATH,
     InvalidSecret,
@@ -21,8 +20,9 @@ from mediagen.operator.webhooks import (
     signing_key,
     verify,
 )
+from mediagen.generators.base import Prediction
 from mediagen.reconcile.state import parse_correlation
-from mediagen.testing.fake_replicate import sign
+from mediagen_dev.fake_replicate import sign
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KEY = signing_key(SECRET)

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from mediagen.controller.worker import Worker
+from mediagen.controller.worker_deps import WorkerDeps
 from mediagen.generators.base import CreateRequest, Prediction
 from mediagen.generators.mock import MockGenerator
 from mediagen.kube.client import Conflict
-from mediagen.operator.deps import Deps
-from mediagen.operator.worker import Worker
 from mediagen.reconcile.decide import Pacing
 from mediagen.reconcile.state import FINALIZER, PENDING_ANNOTATION
 from mediagen.storage.base import ObjectURL, StoredObject
@@ -109,9 +109,9 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
-def deps_for(kube: MemoryKube, store: MemoryStore, generator: MockGenerator) -> Deps:
+def deps_for(kube: MemoryKube, store: MemoryStore, generator: MockGenerator) -> WorkerDeps:
     downloader = Downloader(httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))))
-    return Deps(
+    return WorkerDeps(
         generator=generator,
         store=store,
         downloader=downloader,

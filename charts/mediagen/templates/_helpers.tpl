@@ -48,6 +48,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The demo store's image: demoStore.image, else the mediagen image's repository with "-demo" after the tag
+(the Dockerfile's `demo` target: the product plus moto's S3 server). */}}
+{{- define "mediagen.demoImage" -}}
+{{- if .Values.demoStore.image.repository -}}
+{{- printf "%s:%s" .Values.demoStore.image.repository (default .Chart.AppVersion .Values.demoStore.image.tag) -}}
+{{- else -}}
+{{- printf "%s:%s-demo" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "mediagen.operatorServiceAccount" -}}
 {{- default (printf "%s-operator" (include "mediagen.fullname" .)) .Values.serviceAccount.operatorName -}}
 {{- end -}}

@@ -12,7 +12,7 @@ Modules: :mod:`.app` (``create_app``), :mod:`.settings`, :mod:`.deps`, :mod:`.ro
 from __future__ import annotations
 
 from mediagen.gateway.app import create_app
-from mediagen.gateway.deps import Deps, build_deps
+from mediagen.gateway.deps import GatewayDeps, build_deps
 from mediagen.gateway.settings import GatewaySettings
 
-__all__ = ["Deps", "GatewaySettings", "build_deps", "create_app"]
+__all__ = ["GatewayDeps", "GatewaySettings", "build_deps", "create_app"]

@@ -1,11 +1,11 @@
-"""The gateway's FastAPI application, built around injected :class:`~mediagen.gateway.deps.Deps`."""
+"""The gateway's FastAPI application, built around injected :class:`~mediagen.gateway.deps.GatewayDeps`."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from mediagen.gateway import problems
-from mediagen.gateway.deps import Deps
+from mediagen.gateway.deps import GatewayDeps
 from mediagen.gateway.middleware import GatewayMiddleware
 from mediagen.gateway.routes import gallery, generations, health
 
@@ -17,7 +17,7 @@ HTTP access to **mediagen** for clients that don't speak Kubernetes. `POST /gene
 """
 
 
-def create_app(deps: Deps) -> FastAPI:
+def create_app(deps: GatewayDeps) -> FastAPI:
     """The gateway application. Everything it talks to comes from ``deps``."""
     app = FastAPI(
         title="mediagen gateway",

@@ -1,4 +1,4 @@
-"""The gateway's collaborators (:class:`Deps`) and the typed ``Annotated[..., Depends()]`` aliases routes use."""
+"""The gateway's collaborators (:class:`GatewayDeps`) and the typed ``Annotated[..., Depends()]`` aliases routes use."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mediagen.gateway.abuse import InflightQuota, RateLimiter
 from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore
 from mediagen.gateway.cluster import Cluster, ClusterError
 from mediagen.gateway.metrics import GatewayMetrics
 from mediagen.gateway.problems import FieldError, ProblemError
 from mediagen.gateway.service import Generations
 from mediagen.gateway.settings import GatewaySettings
+from mediagen.gateway.throttling import InflightQuota, RateLimiter
 
 _PING_CACHE_SECONDS = 1.0
 
@@ -31,7 +31,7 @@ def _version() -> str:
 
 
 @dataclass
-class Deps:
+class GatewayDeps:
     """Everything the routes need; :func:`build_deps` wires it from settings, tests build it by hand."""
 
     settings: GatewaySettings
@@ -59,7 +59,7 @@ class Deps:
         return reachable
 
 
-def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetrics | None = None) -> Deps:
+def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetrics | None = None) -> GatewayDeps:
     """Wire the gateway's collaborators around ``cluster``."""
     metrics = metrics or GatewayMetrics()
     tokens = TokenStore(
@@ -87,7 +87,7 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
     rate_limiter = None
     if settings.rate_limit_per_second:
         rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    return Deps(
+    return GatewayDeps(
         settings=settings,
         cluster=cluster,
         authenticator=authenticator,
@@ -97,13 +97,13 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
     )
 
 
-def get_deps(request: Request) -> Deps:
-    """The app's :class:`Deps` (set by :func:`mediagen.gateway.app.create_app`)."""
-    deps: Deps = request.app.state.deps
+def get_deps(request: Request) -> GatewayDeps:
+    """The app's :class:`GatewayDeps` (set by :func:`mediagen.gateway.app.create_app`)."""
+    deps: GatewayDeps = request.app.state.deps
     return deps
 
 
-DepsDep = Annotated[Deps, Depends(get_deps)]
+DepsDep = Annotated[GatewayDeps, Depends(get_deps)]
 
 # Declares the scheme in OpenAPI (the "Authorize" button of /docs); the header is checked in get_tenant.
 _bearer = HTTPBearer(
@@ -128,7 +128,7 @@ async def get_tenant(
     return tenant
 
 
-def limit_rate(deps: Deps, tenant: Tenant) -> None:
+def limit_rate(deps: GatewayDeps, tenant: Tenant) -> None:
     """Count one request of ``tenant``'s credential; the 429 problem when it is over its rate."""
     if deps.rate_limiter is None:
         return

@@ -14,8 +14,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from mediagen.api.models import Phase
-from mediagen.gateway.models import GenerationView
+from mediagen.api.types import Phase
+from mediagen.gateway.schemas import GenerationView
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src http: https: data:; "

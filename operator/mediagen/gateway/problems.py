@@ -144,7 +144,7 @@ def validation_errors(errors: Sequence[Any]) -> tuple[int, list[FieldError]]:
             )
             continue
         if isinstance(ctx.get("path"), tuple | list):
-            path = tuple(ctx["path"])  # a model-level rule naming its field (mediagen.gateway.models.field_error)
+            path = tuple(ctx["path"])  # a model-level rule naming its field (mediagen.gateway.schemas.field_error)
         if where == "body" and not path and error.get("type") == "missing":
             message = "a JSON object body is required"
         name = ".".join(str(p) for p in path) or where

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import yaml
 
-from mediagen.api.models import GROUP, PLURAL
+from mediagen.api.types import GROUP, PLURAL
 
 DEFAULT_NAMESPACE: Final = "mediagen-system"
 SERVICE_ACCOUNT: Final = "mediagen-gateway"

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mediagen.api.models import (
+from mediagen.api.types import (
     API_VERSION,
     KIND,
     TERMINAL_PHASES,
@@ -24,7 +24,7 @@ from mediagen.api.models import (
     MediaGenerationStatus,
     Phase,
 )
-from mediagen.gateway.models import ConditionView, ErrorView, GenerateRequest, GenerationView, OutputView
+from mediagen.gateway.schemas import ConditionView, ErrorView, GenerateRequest, GenerationView, OutputView
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import uvicorn
 
 from mediagen.gateway.app import create_app
 from mediagen.gateway.deps import build_deps
-from mediagen.gateway.kube import KubernetesCluster
+from mediagen.gateway.kube_cluster import KubernetesCluster
 from mediagen.gateway.settings import GatewaySettings
 from mediagen.kube.client import load_api_client
 

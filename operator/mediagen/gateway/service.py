@@ -11,12 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mediagen.api.models import Phase
-from mediagen.gateway.abuse import InflightQuota
+from mediagen.api.types import Phase
 from mediagen.gateway.auth import Tenant
 from mediagen.gateway.cluster import AlreadyExists, Cluster, NotFound, Page
 from mediagen.gateway.metrics import GatewayMetrics
-from mediagen.gateway.models import GenerateRequest
 from mediagen.gateway.problems import FieldError, ProblemError
 from mediagen.gateway.resources import (
     build_resource,
@@ -26,6 +24,8 @@ from mediagen.gateway.resources import (
     request_hash,
     stored_hash,
 )
+from mediagen.gateway.schemas import GenerateRequest
+from mediagen.gateway.throttling import InflightQuota
 
 log = logging.getLogger(__name__)
 

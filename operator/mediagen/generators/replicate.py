@@ -1,6 +1,6 @@
 """The Replicate backend: five endpoints over our own ``httpx.AsyncClient``.
 
-Why not the ``replicate`` package (§5 of replicate-api.md): 1.0.7 cannot parse the ``aborted`` status, sends
+Why not the ``replicate`` package (docs/replicate.md#statuses): 1.0.7 cannot parse the ``aborted`` status, sends
 ``Cancel-After`` only as a client-wide header, and its retry transport can sleep for as long as a server's
 ``Retry-After`` says. Here every call is a single request, errors carry intent (see
 :mod:`mediagen.generators.replicate_errors`), and retries are the caller's decision.

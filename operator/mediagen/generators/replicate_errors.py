@@ -1,6 +1,6 @@
 """Turn Replicate's HTTP failures into the backend errors of :mod:`mediagen.generators.base`.
 
-This is the one place that decides transient versus permanent for Replicate (§4 of replicate-api.md).
+This is the one place that decides transient versus permanent for Replicate (docs/replicate.md#errors).
 Bodies may be RFC 7807 JSON, Cloudflare HTML or empty; nothing here assumes JSON.
 """
 

@@ -22,7 +22,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from mediagen.api.models import GROUP, KIND, PLURAL, VERSION
+from mediagen.api.types import GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediagen.api.models import RetrySpec
+from mediagen.api.types import RetrySpec
 
 
 def retry_delay(retry: RetrySpec, retries_used: int, *, at_least: float | None = None) -> float:

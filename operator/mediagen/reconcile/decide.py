@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from mediagen.api.limits import input_violation
-from mediagen.api.models import DeletionPolicy, Phase
+from mediagen.api.input_limits import input_violation
+from mediagen.api.types import DeletionPolicy, Phase
 from mediagen.generators.base import ABORTED, CANCELED, FAILED, SUCCEEDED, Prediction
 from mediagen.reconcile import backoff
 from mediagen.reconcile.failures import Kind, model_failure

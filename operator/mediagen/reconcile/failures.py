@@ -61,7 +61,7 @@ def _transient_reason(during: str) -> str:
     return {"upload": "StorageUnavailable"}.get(during, "ReplicateUnavailable")
 
 
-# Failures inside the model that another prediction may well not hit (replicate-api.md §4.3).
+# Failures inside the model that another prediction may well not hit (docs/replicate.md#failures-inside-the-model).
 _RETRYABLE_MODEL_ERRORS = (
     re.compile(r"\(code: PA\)|prediction interrupted", re.IGNORECASE),
     re.compile(r"failed to boot|failed to start|setup failed", re.IGNORECASE),

@@ -1,4 +1,4 @@
-"""Best-effort progress (0-100) from a prediction's logs: Replicate has no progress field (§5.7).
+"""Best-effort progress (0-100) from a prediction's logs: Replicate has no progress field (docs/replicate.md#progress).
 
 Diffusion models print tqdm bars; cog stores each redraw as its own line or joined with ``\\r``, sometimes
 behind a description (``Sampling:  40%|████      | 20/50 [...]``). Some models print several bars in a row

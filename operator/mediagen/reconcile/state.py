@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mediagen.api.models import MediaGenerationSpec, MediaGenerationStatus, Phase, StoredOutput
+from mediagen.api.types import MediaGenerationSpec, MediaGenerationStatus, Phase, StoredOutput
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.failures import Failure
 

@@ -1,6 +1,6 @@
 """Deterministic object keys and the content-type ↔ extension mapping they rely on.
 
-A key is ``{prefix}/{namespace}/{name}/{uid}/{prediction_id}/{index}{ext}`` (r2-storage.md §4): the same
+A key is ``{prefix}/{namespace}/{name}/{uid}/{prediction_id}/{index}{ext}`` (docs/r2.md#idempotent-uploads): the same
 resource, prediction and output index always give the same key, so a retried upload overwrites the same object
 and ``immutable`` caching is safe. Keys only ever contain ``[A-Za-z0-9._/-]``.
 """
@@ -124,7 +124,7 @@ def object_key(
     index: int,
     content_type_or_ext: str,
 ) -> str:
-    """The key of output ``index`` of ``prediction_id`` for one resource (r2-storage.md §4).
+    """The key of output ``index`` of ``prediction_id`` for one resource (docs/r2.md#idempotent-uploads).
 
     ``prediction_id`` may equally be a spec hash; ``content_type_or_ext`` picks the extension
     (``"image/png"`` or ``".png"``). Raises ``ValueError`` for a negative index, an empty segment or a key

@@ -1,4 +1,4 @@
-"""The S3/R2 object store: boto3 configured the way R2 needs (r2-storage.md §1-§4).
+"""The S3/R2 object store: boto3 configured the way R2 needs (docs/r2.md).
 
 One client per process, shared by threads (boto3 clients are thread-safe). Every method blocks; the operator
 calls them through ``asyncio.to_thread``.
@@ -65,7 +65,7 @@ def r2_client_config(
 ) -> Config:
     """The botocore ``Config`` R2 needs: s3v4, path addressing, and no automatic checksums.
 
-    boto3 >= 1.36 otherwise adds CRC32 checksums and aws-chunked trailers that R2 rejects (r2-storage.md §1).
+    boto3 >= 1.36 otherwise adds CRC32 checksums and aws-chunked trailers that R2 rejects (docs/r2.md#checksums).
     ``max_retries`` counts retries after the first attempt (what botocore's ``retries["max_attempts"]``
     means), with standard-mode backoff: R2 answers 5xx under load."""
     return Config(
@@ -252,7 +252,7 @@ class S3Store:
         try:
             response = self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            # HEAD has no body, so a missing key is Code "404", never "NoSuchKey" (r2-storage.md §4).
+            # HEAD has no body, so a missing key is Code "404", never "NoSuchKey" (docs/r2.md#idempotent-uploads).
             if client_error_details(exc)[1] == 404:
                 return None
             raise to_storage_error(exc, "HeadObject", self.bucket, key) from exc

@@ -1,9 +1,9 @@
 """A file object over an iterator of byte chunks, for boto3 uploads with bounded memory.
 
 s3transfer's non-seekable path trusts every ``read(n)`` to return exactly ``n`` bytes until the end: a short
-read makes it treat the stream as small and read the rest in one go (r2-storage.md §3). ``io.BufferedReader``
-over a ``RawIOBase`` that implements ``readinto`` gives exactly that guarantee, so parts come out equal (R2
-rejects unequal parts) and only a few parts are ever in memory.
+read makes it treat the stream as small and read the rest in one go (docs/r2.md#streaming-uploads).
+``io.BufferedReader`` over a ``RawIOBase`` that implements ``readinto`` gives exactly that guarantee, so parts
+come out equal (R2 rejects unequal parts) and only a few parts are ever in memory.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mediagen.gateway import pages
 from mediagen.gateway.auth import AuthError, Tenant
 from mediagen.gateway.cluster import NotFound
-from mediagen.gateway.deps import Deps, DepsDep, limit_rate
-from mediagen.gateway.models import MAX_NAME_LENGTH, NAME_PATTERN
+from mediagen.gateway.deps import DepsDep, GatewayDeps, limit_rate
 from mediagen.gateway.problems import ProblemError
 from mediagen.gateway.resources import to_view
+from mediagen.gateway.schemas import MAX_NAME_LENGTH, NAME_PATTERN
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,7 +32,7 @@ PageId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)]
 Fragment = Annotated[bool, Query(description="Only the live section, for the refresher.")]
 
 
-async def _page_tenant(request: Request, deps: Deps) -> Tenant | None:
+async def _page_tenant(request: Request, deps: GatewayDeps) -> Tenant | None:
     header = request.headers.get("authorization")
     token = request.cookies.get(COOKIE)
     if not header and token:

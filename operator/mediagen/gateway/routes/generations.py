@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from mediagen.api.models import Phase
+from mediagen.api.types import Phase
 from mediagen.gateway.deps import GenerationsDep, TenantDep, get_tenant, reject_unknown_query, require_json
-from mediagen.gateway.models import MAX_NAME_LENGTH, NAME_PATTERN, GenerateRequest, GenerationList, GenerationView
 from mediagen.gateway.problems import PROBLEM_JSON, Problem
 from mediagen.gateway.resources import MAX_IDEMPOTENCY_KEY_LENGTH, to_view
+from mediagen.gateway.schemas import MAX_NAME_LENGTH, NAME_PATTERN, GenerateRequest, GenerationList, GenerationView
 
 router = APIRouter(tags=["generations"], dependencies=[Depends(reject_unknown_query)])
 

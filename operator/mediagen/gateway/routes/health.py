@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediagen.gateway.cluster import ClusterError
 from mediagen.gateway.deps import DepsDep
-from mediagen.gateway.models import HealthReport
+from mediagen.gateway.schemas import HealthReport
 
 router = APIRouter(tags=["health"])
 

@@ -1,0 +1,97 @@
+"""kopf wiring: thin handlers around the supervisor. ``kopf run -m mediagen.controller.kopf_handlers`` loads this.
+
+Only an event handler is registered for MediaGenerations, deliberately: kopf's change-detecting handlers
+and daemons write their own bookkeeping (progress annotations, a last-handled-configuration, a finalizer of
+their own) on every step, which would triple the API-server writes per generation. The worker writes
+exactly what it decides to, and nothing of kopf's lands on the resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from mediagen.api.types import GROUP, PLURAL, VERSION
+from mediagen.controller.metrics import Metrics
+from mediagen.controller.settings import Settings
+from mediagen.controller.supervisor import Supervisor
+from mediagen.controller.webhook_receiver import WebhookReceiver
+from mediagen.controller.wiring import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff-base storage, switched off: only an event handler is registered, which needs no diff.
+
+    kopf still computes an object's "essence" (a deep copy of the whole body, minus system fields) and its
+    diff against the stored one on every watch event, for change-detecting handlers and daemons that this
+    operator does not have. An empty essence makes that a no-op; nothing is ever stored on the resource."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return {}
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return {}
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Tune kopf and build the runtime (clients, limits, supervisor) inside kopf's event loop."""
+    # Watches can hang silently on some networks without a server-side timeout; reconnect well before that.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    # We post our own events with reasons matching the conditions; kopf's log-derived ones would be noise.
+    settings.posting.enabled = False
+    # Only an event handler: no diffs to compute (kopf would deep-copy every body for them otherwise).
+    settings.persistence.diffbase_storage = NoDiffBase()
+    # ``mediagen operator`` puts the Metrics it serves on /metrics into the memo; embedded runs may not.
+    metrics: Metrics = memo.get("metrics") or Metrics()
+    # ``mediagen operator`` loads the settings once and hands them over in the memo; `kopf run` loads them here.
+    loaded: Settings = memo.get("settings") or Settings()
+    runtime: Runtime = memo.get("runtime") or await build_runtime(loaded, metrics=metrics)
+    memo["runtime"] = runtime
+    supervisor = memo["supervisor"] = Supervisor(runtime.deps)
+    if runtime.webhooks is not None:
+        receiver = WebhookReceiver(runtime.webhooks.secret, supervisor.offer, outcome=runtime.deps.metrics.webhook)
+        await receiver.start(runtime.webhooks.host, runtime.webhooks.port)
+        memo["webhook_receiver"] = receiver
+    runtime.deps.metrics.started(runtime.deps.generator.name)
+    log.info("mediagen operator started (generator=%s)", runtime.deps.generator.name)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the workers and close clients; in-flight work resumes from the resources on the next start."""
+    receiver: WebhookReceiver | None = memo.get("webhook_receiver")
+    if receiver is not None:
+        await receiver.stop()
+    supervisor: Supervisor | None = memo.get("supervisor")
+    if supervisor is not None:
+        await supervisor.shutdown()
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.aclose()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Route every watch event to the resource's worker."""
+    supervisor: Supervisor = memo["supervisor"]
+    supervisor.observe(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.probe(id="workers")
+def workers(memo: kopf.Memo, **_: Any) -> int:
+    """For the liveness endpoint: how many resources are being worked on."""
+    supervisor: Supervisor | None = memo.get("supervisor")
+    return supervisor.active if supervisor else 0

@@ -1,0 +1,62 @@
+"""Copying a succeeded prediction's outputs into storage: the blocking pipeline, run in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mediagen.api.types import StoredOutput
+from mediagen.generators.base import Prediction
+from mediagen.reconcile.state import View
+from mediagen.storage.base import ObjectURL, StoredObject
+from mediagen.storage.keys import object_key
+from mediagen.transfer import collect_output_urls, copy_output
+
+if TYPE_CHECKING:
+    from mediagen.controller.worker_deps import WorkerDeps
+
+
+async def store_outputs(
+    deps: WorkerDeps, view: View, prediction: Prediction
+) -> tuple[list[StoredOutput], dt.datetime | None]:
+    """Copy every output of ``prediction`` into the bucket; returns what was stored and when URLs expire.
+
+    Keys are deterministic (resource uid, prediction id, index), so a retried or repeated copy overwrites the
+    same objects instead of leaving strays. Outputs that hold no file (text, numbers) are stored as one JSON
+    object, so every succeeded generation has something to fetch."""
+    urls = collect_output_urls(prediction.output)
+    if not urls:
+        urls = ["data:application/json;base64," + base64.b64encode(json.dumps(prediction.output).encode()).decode()]
+    stored: list[StoredOutput] = []
+    expires: dt.datetime | None = None
+    async with deps.transfers:
+        for index, url in enumerate(urls):
+
+            def key_for(content_type: str, index: int = index) -> str:
+                return object_key(
+                    view.spec.output.key_prefix, view.namespace, view.name, view.uid, prediction.id, index, content_type
+                )
+
+            obj, location = await asyncio.to_thread(_copy_and_locate, deps, url, key_for)
+            if location.expires_at is not None:
+                expires = location.expires_at if expires is None else min(expires, location.expires_at)
+            stored.append(
+                StoredOutput(
+                    url=location.url,
+                    key=obj.key,
+                    content_type=obj.content_type,
+                    size_bytes=obj.size_bytes,
+                    sha256=obj.sha256,
+                )
+            )
+    return stored, expires
+
+
+def _copy_and_locate(deps: WorkerDeps, url: str, key_for: Callable[[str], str]) -> tuple[StoredObject, ObjectURL]:
+    """Copy one output and get its URL, in one trip to a thread (a presigned URL is signed locally, no request)."""
+    obj = copy_output(deps.downloader, deps.store, url, key_for)
+    return obj, deps.store.url_for(obj.key)

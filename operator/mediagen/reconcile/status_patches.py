@@ -1,0 +1,138 @@
+"""Status patches: what each step writes. Pure functions returning JSON merge patches for ``/status``.
+
+Every key written here is declared in the CRD schema (the API server would silently prune anything else;
+tests/integration/test_crd.py proves the schema keeps what these functions write).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mediagen.api.types import Condition, Phase, PredictionStatus, StoredOutput
+from mediagen.generators.base import Prediction
+from mediagen.reconcile.failures import Failure
+from mediagen.reconcile.state import Memory, View
+
+SUCCEEDED_CONDITION = "Succeeded"
+
+_CONDITION_STATUS = {Phase.SUCCEEDED: "True", Phase.FAILED: "False", Phase.CANCELED: "False"}
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(view: View, status: str, reason: str, message: str, now: dt.datetime) -> dict[str, Any]:
+    """The Succeeded condition, keeping lastTransitionTime when its status does not change."""
+    previous = next((c for c in view.status.conditions if c.type == SUCCEEDED_CONDITION), None)
+    since = previous.last_transition_time if previous and previous.status == status else now
+    return Condition(
+        type=SUCCEEDED_CONDITION,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=view.generation,
+    ).to_wire() | {"lastTransitionTime": _ts(since)}
+
+
+def prediction_status(prediction: Prediction, attempt: int) -> dict[str, Any]:
+    """The status.prediction block for a backend snapshot."""
+    wire = PredictionStatus(
+        id=prediction.id,
+        status=prediction.status,
+        attempt=attempt,
+        predict_time_seconds=prediction.predict_time_seconds,
+    ).to_wire()
+    for key, value in (
+        ("createdAt", prediction.created_at),
+        ("startedAt", prediction.started_at),
+        ("completedAt", prediction.completed_at),
+    ):
+        if value is not None:
+            wire[key] = _ts(value)
+    return wire
+
+
+def record_patch(view: View, prediction: Prediction, attempt: int, now: dt.datetime) -> dict[str, Any]:
+    """After a create (or a recovery): the prediction id becomes durable and the generation is Running."""
+    message = f"prediction {prediction.id} (attempt {attempt}) is {prediction.status}"
+    return {
+        "status": {
+            "phase": Phase.RUNNING.value,
+            "reason": "Running",
+            "message": message,
+            "observedGeneration": view.generation,
+            "startTime": _ts(view.status.start_time or now),
+            "attempts": attempt,
+            "prediction": prediction_status(prediction, attempt),
+            "conditions": [condition(view, "Unknown", "Running", message, now)],
+        }
+    }
+
+
+def progress_patch(
+    view: View, phase: Phase, progress: int | None, prediction: Prediction | None, now: dt.datetime
+) -> dict[str, Any]:
+    """A rate-limited progress update while the model runs or outputs upload (counted apart from the rest)."""
+    patch: dict[str, Any] = {"phase": phase.value, "reason": phase.value}
+    if progress is not None:
+        patch["progress"] = progress
+    if prediction is not None and view.status.prediction is not None:
+        patch["prediction"] = prediction_status(prediction, view.status.prediction.attempt)
+    if phase is Phase.UPLOADING:
+        patch["message"] = "copying outputs to storage"
+        patch["conditions"] = [condition(view, "Unknown", "Uploading", patch["message"], now)]
+    return {"status": patch}
+
+
+def retry_patch(
+    view: View, failure: Failure, delay: float, prediction: Prediction | None, now: dt.datetime
+) -> dict[str, Any]:
+    """One retry spent: how many, why, and when the next try is due."""
+    retries = view.status.retries + 1
+    due = now + dt.timedelta(seconds=delay)
+    message = f"{failure.message}; retry {retries} of {view.spec.retry.limit} in {delay:.0f}s"
+    patch: dict[str, Any] = {
+        "phase": (view.status.phase or Phase.PENDING).value,
+        "reason": failure.reason,
+        "message": message,
+        "retries": retries,
+        "nextRetryTime": _ts(due),
+        "observedGeneration": view.generation,
+        "conditions": [condition(view, "Unknown", failure.reason, message, now)],
+    }
+    if prediction is not None and view.status.prediction is not None and view.status.prediction.id == prediction.id:
+        patch["prediction"] = prediction_status(prediction, view.status.prediction.attempt)
+    return {"status": patch}
+
+
+def finish_patch(
+    view: View, memory: Memory, phase: Phase, reason: str, message: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The final status. After this the phase never changes again."""
+    patch: dict[str, Any] = {
+        "phase": phase.value,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": view.generation,
+        "completionTime": _ts(now),
+        "startTime": _ts(view.status.start_time or now),
+        "conditions": [condition(view, _CONDITION_STATUS[phase], reason, message, now)],
+    }
+    prediction, attempt = memory.prediction, memory.prediction_attempt
+    if prediction is not None:
+        attempt = attempt or (view.status.prediction.attempt if view.status.prediction else 1)
+        patch["prediction"] = prediction_status(prediction, attempt)
+        patch["attempts"] = max(view.status.attempts, attempt)
+    if phase is Phase.SUCCEEDED and memory.outputs is not None:
+        outputs: list[StoredOutput] = memory.outputs
+        patch["outputs"] = [o.to_wire() for o in outputs]
+        patch["url"] = outputs[0].url if outputs else ""
+        patch["progress"] = 100
+        if memory.url_expires_at is not None:
+            patch["urlExpiresAt"] = _ts(memory.url_expires_at)
+    return {"status": patch}

@@ -1,0 +1,93 @@
+"""The HTTP gateway as a process of its own (``python -m mediagen.cli gateway``), for tests and the chaos runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+_LISTENING = re.compile(r"mediagen gateway listening on (http://[0-9.]+:\d+)")
+
+
+class GatewayProcess:
+    """``python -m mediagen.cli gateway`` on 127.0.0.1 with a free port; logs go to ``log_path``."""
+
+    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self._url: str | None = None
+        self.argv = [sys.executable, "-m", "mediagen.cli", "gateway"]
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``, once started."""
+        if self._url is None:
+            raise RuntimeError("the gateway has not started")
+        return self._url
+
+    def start(self, timeout: float = 30.0) -> Self:
+        """Start the gateway and wait until it answers /livez."""
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [*self.argv, "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1", "--port", "0"],
+                env=self.env,
+                # Not the repository: a developer's .env must not configure the gateway under test.
+                cwd=self.log_path.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = _LISTENING.search(self.logs())
+            if found:
+                self._url = found.group(1)
+                try:
+                    if httpx.get(f"{self._url}/livez", timeout=2, trust_env=False).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self._process.returncode}:\n{self.logs()[-4000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"the gateway did not start within {timeout}s:\n{self.logs()[-4000:]}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it hangs."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def logs(self) -> str:
+        """Everything the gateway printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client for the gateway, with ``token`` as bearer if given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, trust_env=False)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
