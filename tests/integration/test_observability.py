@@ -38,7 +38,7 @@ from mediagen_dev.fake_replicate import (
 from mediagen_dev.fake_replicate.logs import ONE_BAR
 from mediagen_dev.operator_process import OperatorProcess
 from mediagen_dev.s3_server import EmbeddedS3
-from tests.support.stack_fixtures import STARTED, create, replicate_env, wait_for, wait_phase
+from tests.support.stack_fixtures import STARTED, create, replicate_env, wait_for, wait_phase, wait_until
 from tests.unit.test_dashboards import SCRAPE_SERIES, dashboard_exprs, exported_names, metric_names, rule_exprs
 
 QUIET = LogScript(())  # no tqdm bars: no progress writes beyond the Uploading one
@@ -215,8 +215,17 @@ def mixed_run(stack: Stack, custom_api: k8s.CustomObjectsApi) -> dict[str, Any]:
         name: custom_api.get_namespaced_custom_object("mediagen.fleek.xyz", "v1alpha1", ns, "mediagenerations", name)
         for name in models
     }
-    time.sleep(0.5)  # the last event and metric updates follow the final status write
-    return {"models": models, "bodies": bodies, "before": before, "during": during, "after": stack.scrape()}
+    # The last event and metric updates follow the final status write: wait until all six finishes are counted.
+    after = wait_until(
+        lambda: (
+            (now := stack.scrape())
+            and sum(v - before.get(k, 0.0) for k, v in now.items() if k[0] == "mediagen_generations_total")
+            == len(models)
+            and now
+        ),
+        "every finish counted in mediagen_generations_total",
+    )
+    return {"models": models, "bodies": bodies, "before": before, "during": during, "after": after}
 
 
 def test_the_mixed_run_ends_as_scripted(mixed_run: dict[str, Any]) -> None:
@@ -463,8 +472,12 @@ def test_kubectl_get_shows_progress_rising_at_a_bounded_write_rate(
     rising = sorted({p for p in seen if 0 < p < 100})
     assert len(rising) >= 2, seen
 
-    time.sleep(0.5)
-    writes = status_writes(plane, ns, "long")
+    # The final status write is in the audit log once the finish is counted (the metric follows the write).
+    wait_until(
+        lambda: delta(before, stack.scrape(), "mediagen_generations_total", phase="Succeeded", reason="Succeeded") == 1,
+        "the finish counted",
+    )
+    writes = wait_until(lambda: (w := status_writes(plane, ns, "long")) and len(w) >= 2 and w, "the status writes")
     # Record + final status, plus progress writes: never two within the interval (the final write excepted).
     gaps = [b - a for a, b in itertools.pairwise(writes[:-1])]
     assert all(gap >= PROGRESS_INTERVAL - 0.05 for gap in gaps), gaps

@@ -201,8 +201,7 @@ def test_kill_9_mid_prediction_resumes_the_same_prediction(
     fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=4.0))
     create(control_plane, ns, "survivor", spec(model))
     wait_for(custom_api, ns, "survivor", lambda b: bool((b.get("status") or {}).get("prediction")))
-    operator.kill()
-    time.sleep(1.0)
+    operator.kill()  # returns once the process is gone
     operator.start().wait_for_log(STARTED)
     status = wait_phase(custom_api, ns, "survivor", "Succeeded", "Failed", timeout=30)["status"]
     assert status["phase"] == "Succeeded" and status["attempts"] == 1, status

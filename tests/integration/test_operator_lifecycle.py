@@ -9,7 +9,7 @@ from kubernetes import client as k8s
 
 from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate, LogScript, ModelScript
-from tests.support.stack_fixtures import create, model_name, wait_for, wait_phase
+from tests.support.stack_fixtures import create, model_name, wait_for, wait_phase, wait_until
 
 QUIET = LogScript(())  # no log lines: no progress writes, so the write count is exact
 
@@ -32,10 +32,17 @@ def test_a_generation_costs_three_writes_beyond_the_users_create(
     fake_replicate.add_model(model, ModelScript(queue_seconds=0.2, processing_seconds=2.5, logs=QUIET))
     create(control_plane, rep_namespace, "cheap", {"model": model, "input": {"prompt": "x"}})
     wait_phase(custom_api, rep_namespace, "cheap", "Succeeded")
-    time.sleep(1.0)  # anything late would show up now
-    writes = writes_by_kind(control_plane, rep_namespace, "cheap")
-    # The finalizer and the pending-create marker in one patch, the prediction id, the final status.
-    assert writes == Counter({"create": 1, "patch": 1, "patch status": 2}), writes
+    # The barrier: deleting it makes the operator act on this resource once more (releasing its finalizer), so
+    # any write still due from the generation itself has been made once the object is gone. No settle sleep.
+    control_plane.kubectl("delete", "mediagenerations", "cheap", "-n", rep_namespace, "--timeout=30s")
+    expected = Counter({"create": 1, "patch": 2, "patch status": 2, "delete": 1})
+    writes = wait_until(
+        lambda: (w := writes_by_kind(control_plane, rep_namespace, "cheap"))["patch"] >= 2 and w,
+        "the finalizer release in the audit log",
+    )
+    # The finalizer and the pending-create marker in one patch, the prediction id, the final status; then the
+    # user's delete and the finalizer's release.
+    assert writes == expected, writes
 
 
 def test_progress_is_reported_at_a_bounded_rate(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from mediagen.gateway import rbac
 from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate, ModelScript
 from mediagen_dev.helm import Helm, HelmError, find_helm, to_yaml
@@ -312,7 +313,6 @@ def normalized(rules: Any) -> list[str]:
 
 
 def test_gateway_roles_are_exactly_the_gateways_rules(helm: Helm) -> None:
-    rbac = pytest.importorskip("mediagen.gateway.rbac", reason="the gateway's GATEWAY_RULES do not exist yet")
     values = {"gateway.enabled": "true", "gateway.tokenReview": "true"}
     objects = helm.template(set_values=values, show_only=["templates/gateway-rbac.yaml"])
     assert normalized(gateway_rules(objects)) == normalized(rbac.GATEWAY_RULES)
@@ -324,7 +324,6 @@ def test_gateway_roles_are_exactly_the_gateways_rules(helm: Helm) -> None:
 def test_gateway_may_do_only_what_it_uses(
     control_plane: ControlPlane, api: None, helm: Helm, other_namespace: str
 ) -> None:
-    rbac = pytest.importorskip("mediagen.gateway.rbac", reason="the gateway's GATEWAY_RULES do not exist yet")
     tag = uuid.uuid4().hex[:6]
     namespace, tenant = f"rbac-{tag}-sys", f"rbac-{tag}-tenant"
     for name in (namespace, tenant):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -208,6 +208,18 @@ def wait_for(
             return body
         time.sleep(0.1)
     raise AssertionError(f"{namespace}/{name} did not get there in {timeout}s; last: {json.dumps(body.get('status'))}")
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``condition()`` until it returns something truthy; returns it. Fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 def wait_phase(
