@@ -6,13 +6,11 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from mediagen_dev.paths import CRDS_DIR
-
 
 def _controlplane(args: argparse.Namespace) -> int:
     from mediagen_dev.controlplane.cli import run_forever
 
-    return run_forever(Path(args.kubeconfig) if args.kubeconfig else None, sorted(CRDS_DIR.glob("*.yaml")))
+    return run_forever(Path(args.kubeconfig) if args.kubeconfig else None)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from mediagen.controller.settings import Settings
+from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.controlplane.plane import ControlPlane
 from mediagen_dev.paths import REPO_ROOT
 from mediagen_dev.s3_server import EmbeddedS3
@@ -36,9 +37,7 @@ def run_dev(examples: list[Path] | None = None, exit_after_example: bool = False
     with contextlib.ExitStack() as stack:
         print("starting the local control plane (etcd + kube-apiserver)...", flush=True)
         plane = stack.enter_context(ControlPlane().start())
-        for manifest in sorted((REPO_ROOT / "crds").glob("*.yaml")):
-            plane.kubectl("apply", "-f", str(manifest))
-        plane.wait_crd_established("mediagenerations.mediagen.fleek.xyz", timeout=30)
+        install_api(plane)
         kubeconfig = (DEV_DIR / "kubeconfig").resolve()
         kubeconfig.write_text(plane.kubeconfig.read_text())
 

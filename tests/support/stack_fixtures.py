@@ -19,10 +19,10 @@ from kubernetes import client as k8s
 
 from mediagen.kube.client import load_api_client
 from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.fake_replicate import FAKE_TOKEN, FakeReplicate, FakeReplicateServer
 from mediagen_dev.fault_proxy import FaultProxy
 from mediagen_dev.operator_process import OperatorProcess
-from mediagen_dev.paths import REPO_ROOT
 from mediagen_dev.s3_server import EmbeddedS3
 
 BUCKET = "mediagen-test"
@@ -32,23 +32,7 @@ STARTED = "mediagen operator started"
 @pytest.fixture(scope="session")
 def api(control_plane: ControlPlane) -> None:
     """The CRD and the input admission policy, installed and in force."""
-    for manifest in sorted((REPO_ROOT / "crds").glob("*.yaml")):
-        control_plane.kubectl("apply", "-f", str(manifest))
-    control_plane.wait_crd_established("mediagenerations.mediagen.fleek.xyz", timeout=30)
-    # A new admission policy takes a moment to be enforced; probe with an oversized dry-run object.
-    probe = {
-        "apiVersion": "mediagen.fleek.xyz/v1alpha1",
-        "kind": "MediaGeneration",
-        "metadata": {"name": "policy-probe", "namespace": "default"},
-        "spec": {"model": "a/b", "input": {"prompt": "x" * 20000}},
-    }
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        result = control_plane.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
-        if result.returncode != 0 and "ValidatingAdmissionPolicy" in result.stderr:
-            return
-        time.sleep(0.2)
-    pytest.fail("the input admission policy was not enforced within 30 s")
+    install_api(control_plane)
 
 
 @pytest.fixture(scope="session")

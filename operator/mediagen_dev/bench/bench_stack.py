@@ -19,10 +19,10 @@ from typing import Self
 
 from kubernetes import client as k8s
 
-from mediagen.api import admission_policy, crd
 from mediagen.kube.client import load_api_client
 from mediagen_dev.bench.s3server import ChildS3
 from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.fake_replicate import FAKE_TOKEN
 from mediagen_dev.operator_process import OperatorProcess
 
@@ -64,8 +64,7 @@ class Stack:
         """Start what is not running yet and install the API."""
         if self._plane is None:
             self._plane = ControlPlane(audit=True).start()
-        self.plane.kubectl("apply", "-f", "-", input=crd.crd_yaml() + "---\n" + admission_policy.policy_yaml())
-        self.plane.wait_crd_established("mediagenerations.mediagen.fleek.xyz", timeout=30)
+        install_api(self.plane)
         self.s3.start()
         self.s3.ensure_bucket(BUCKET)
         return self

@@ -7,7 +7,6 @@ stopped at the end) or from parts a caller already runs (the pytest fixtures of 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,10 +20,10 @@ from kubernetes import client as k8s
 from mediagen.api.types import GROUP, PLURAL, VERSION, Phase
 from mediagen.kube.client import load_api_client
 from mediagen_dev.controlplane import ControlPlane
+from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.fake_replicate import FAKE_TOKEN, FakeReplicate, FakeReplicateServer
 from mediagen_dev.fault_proxy import FaultProxy
 from mediagen_dev.operator_process import OperatorProcess
-from mediagen_dev.paths import REPO_ROOT
 from mediagen_dev.s3_server import EmbeddedS3
 
 if TYPE_CHECKING:
@@ -33,22 +32,6 @@ if TYPE_CHECKING:
 BUCKET = "mediagen-chaos"
 STARTED = "mediagen operator started"
 TERMINAL = frozenset(phase.value for phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED))
-
-
-def install_api(plane: ControlPlane, timeout: float = 30.0) -> None:
-    """Apply the CRD and the input admission policy, and wait until the policy is enforced."""
-    for manifest in sorted((REPO_ROOT / "crds").glob("*.yaml")):
-        plane.kubectl("apply", "-f", str(manifest))
-    plane.wait_crd_established(f"{PLURAL}.{GROUP}", timeout=timeout)
-    # A new admission policy takes a moment to be enforced; probe with an oversized dry-run object.
-    probe = manifest_for("policy-probe", {"model": "a/b", "input": {"prompt": "x" * 20000}}, namespace="default")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = plane.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
-        if result.returncode != 0 and "ValidatingAdmissionPolicy" in result.stderr:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the input admission policy was not enforced within {timeout} s")
 
 
 def manifest_for(name: str, spec: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """``run_forever``: a local control plane for development, up until Ctrl-C or SIGTERM.
 
-The lead's argparse wiring (mediagen/cli.py) calls :func:`run_forever`.
+``python -m mediagen_dev controlplane`` (operator/mediagen_dev/cli.py) calls :func:`run_forever`.
 """
 
 from __future__ import annotations
@@ -9,31 +9,21 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-import yaml
-
 from mediagen_dev.controlplane.errors import ControlPlaneError
+from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.controlplane.plane import ControlPlane
 
 DEFAULT_KUBECONFIG_OUT = Path(".dev") / "kubeconfig"
 _HEALTH_CHECK_INTERVAL = 1.0  # seconds between checks that both servers still run
 
 
-def crd_names(path: Path) -> Iterator[str]:
-    """Yield the names of the CustomResourceDefinitions in a (multi-document) YAML file."""
-    with path.open(encoding="utf-8") as handle:
-        for doc in yaml.safe_load_all(handle):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                yield str(doc["metadata"]["name"])
+def run_forever(kubeconfig_out: Path | None) -> int:
+    """Start a control plane, install mediagen's API, and serve until SIGINT/SIGTERM; return the exit code.
 
-
-def run_forever(kubeconfig_out: Path | None, crd_paths: list[Path]) -> int:
-    """Start a control plane, install CRDs, and serve until SIGINT/SIGTERM; return the exit code.
-
-    Applies each file of ``crd_paths`` and waits for its CRDs to be Established, copies the
+    Installs the CRD and the admission policy (:func:`install_api`: both in force), copies the
     admin kubeconfig to ``kubeconfig_out`` (default ``./.dev/kubeconfig``), prints how to use
     it, then blocks. Returns 0 after a signal and a clean stop, 1 if the plane fails to start
     or a server dies (its log tail is printed to stderr).
@@ -49,14 +39,11 @@ def run_forever(kubeconfig_out: Path | None, crd_paths: list[Path]) -> int:
     try:
         print("starting etcd and kube-apiserver on 127.0.0.1...", file=sys.stderr, flush=True)
         plane.start()
-        for path in crd_paths:
-            plane.apply_file(path)
-            for name in crd_names(path):
-                plane.wait_crd_established(name)
+        install_api(plane)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plane.kubeconfig, out)
         out.chmod(0o600)
-        _print_usage(plane, out, crd_paths)
+        _print_usage(plane, out)
         while plane.running:
             time.sleep(_HEALTH_CHECK_INTERVAL)
         print(f"error: a server exited unexpectedly\n{plane.logs_tail()}", file=sys.stderr)
@@ -76,11 +63,10 @@ def run_forever(kubeconfig_out: Path | None, crd_paths: list[Path]) -> int:
             signal.signal(sig, handler)
 
 
-def _print_usage(plane: ControlPlane, kubeconfig: Path, crd_paths: list[Path]) -> None:
-    crds = ", ".join(str(p) for p in crd_paths) or "none"
+def _print_usage(plane: ControlPlane, kubeconfig: Path) -> None:
     print(
         f"control plane ready in {plane.start_seconds:.1f} s: {plane.server}\n"
-        f"  CRDs applied:  {crds}\n"
+        "  installed:     the MediaGeneration CRD and its input admission policy\n"
         f"  kubeconfig:    {kubeconfig}  (admin, system:masters)\n"
         f"  kubectl:       {plane.kubectl_path}  (matches the server; the system kubectl may be too old)\n"
         f"  server logs:   {plane.workdir / 'logs'}\n"
