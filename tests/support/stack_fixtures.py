@@ -1,6 +1,6 @@
 """pytest fixtures for the whole stack: the CRD installed, an S3 server, the fake Replicate, operators.
 
-Everything is real and on loopback: the API server (see :mod:`.pytest_controlplane`), moto's S3 server,
+Everything is real and on loopback: the API server (see :mod:`.controlplane_fixtures`), moto's S3 server,
 the fake Replicate over HTTP, and the operator as its own process. One of each per test session; tests
 isolate themselves with their own namespace (``rep_namespace`` for the Replicate-backed operator,
 ``mock_namespace`` for the mock-mode one), since each operator watches namespaces by prefix.

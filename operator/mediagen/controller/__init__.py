@@ -1,1 +1,1 @@
-"""The kopf operator: thin handlers (:mod:`.handlers`) feeding a supervisor of per-resource workers."""
+"""The operator: thin kopf handlers (:mod:`.kopf_handlers`) feeding a supervisor of per-resource workers."""

@@ -4,9 +4,10 @@
 ``/metrics``, OpenAPI at ``/docs`` and a gallery at ``/``. Run it with ``mediagen gateway``.
 
 Modules: :mod:`.app` (``create_app``), :mod:`.settings`, :mod:`.deps`, :mod:`.routes`, :mod:`.auth` and
-:mod:`.tokens` (who is calling), :mod:`.models` (bodies), :mod:`.resources` (body <-> MediaGeneration),
-:mod:`.service` (what is done), :mod:`.cluster` (the Kubernetes interface) with :mod:`.kube` (real) and
-:mod:`.memory` (in memory), :mod:`.problems` (errors), :mod:`.pages` (HTML), :mod:`.rbac`, :mod:`.server`.
+:mod:`.tokens` (who is calling), :mod:`.schemas` (bodies), :mod:`.resources` (body <-> MediaGeneration),
+:mod:`.service` (what is done), :mod:`.cluster` (the Kubernetes interface) with :mod:`.kube_cluster` (the
+real one; tests have one in memory), :mod:`.throttling` (per-token rates, per-tenant quotas), :mod:`.problems`
+(errors), :mod:`.pages` (HTML), :mod:`.rbac`, :mod:`.server`.
 """
 
 from __future__ import annotations

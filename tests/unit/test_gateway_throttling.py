@@ -1,4 +1,4 @@
-"""The gateway's abuse limits: a request rate per token and a quota of generations in flight per tenant, both
+"""The gateway's throttling: a request rate per token and a quota of generations in flight per tenant, both
 answered with 429 problem+json and Retry-After."""
 
 from __future__ import annotations
