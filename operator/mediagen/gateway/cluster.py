@@ -1,8 +1,9 @@
 """What the gateway needs from Kubernetes, behind one small async interface.
 
 :class:`~mediagen.gateway.kube_cluster.KubernetesCluster` implements it on the official client (against the real
-API server in integration tests and production); the unit tests have one in memory (tests/support/memory_cluster.py). Errors are translated into the few exceptions below at this boundary, so nothing above it sees
-an HTTP status of the Kubernetes API.
+API server in integration tests and production); the unit tests have one in memory
+(tests/support/memory_cluster.py). Errors are translated into the few exceptions below at this boundary, so nothing
+above it sees an HTTP status of the Kubernetes API.
 """
 
 from __future__ import annotations
