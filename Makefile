@@ -1,13 +1,21 @@
 # The two commands of the README: `make dev` (everything locally, embedded defaults) and `make test`.
-.PHONY: dev test test-unit test-integration lint crd controlplane helm kind-e2e bench chaos
+.PHONY: uv dev test test-unit test-integration lint crd controlplane helm kind-e2e bench chaos
 
-UV ?= uv
+# uv from PATH, or the pinned uv installed on first use into ~/.cache/mediagen (hack/uv.sh): both commands work
+# on a machine with nothing but python3, Go and make.
+UV ?= $(CURDIR)/hack/uv.sh
+# Extra arguments: `make dev ARGS=--help`, `make test ARGS="-k gateway tests/unit"`.
+ARGS ?=
 
 dev:
-	$(UV) run python -m mediagen_dev dev
+	$(UV) run python -m mediagen_dev dev $(ARGS)
 
 test:
-	$(UV) run pytest -q
+	$(UV) run pytest -q $(ARGS)
+
+# Print the path of the uv the other targets use (installing the pinned one if there is none).
+uv:
+	@$(UV) --which
 
 test-unit:
 	$(UV) run pytest -q tests/unit

@@ -87,8 +87,9 @@ def test_no_remote_add_and_pinned_uv() -> None:
         assert not (keyword == "ADD" and re.search(r"https?://|git@", rest)), rest
     runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
     assert "uv==0.13.8" in runs and "--frozen" in runs and "--no-dev" in runs and "--no-editable" in runs
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "uv==0.13.8" in ci, "the image and CI use the same uv"
+    bootstrap = (ROOT / "hack" / "uv.sh").read_text()
+    assert "UV_VERSION=0.13.8\n" in bootstrap, "the image, make and CI use the same uv"
+    assert "hack/uv.sh" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_read_only_root_filesystem_friendly_environment() -> None:
