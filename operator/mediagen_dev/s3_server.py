@@ -2,13 +2,16 @@
 
 It stores objects in memory, accepts any signature and ignores presign expiry
 (docs/r2.md#local-s3-servers-in-tests): fine for a local default and for exercising boto3 end to end, not for
-checking R2's rejections.
+checking R2's rejections. :meth:`EmbeddedS3.make_public` lets anyone read a bucket's objects at
+``<endpoint>/<bucket>/<key>``, as an R2 public bucket serves them at ``<public URL>/<key>``: short,
+permanent URLs for ``mediagen dev``.
 
 moto keeps its state in process-wide backends: two servers in one process see the same buckets.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from types import TracebackType
@@ -109,6 +112,27 @@ class EmbeddedS3:
         with self._lock:
             self._clients.append(client)
         return client
+
+    def public_base_url(self, bucket: str) -> str:
+        """Where :meth:`make_public` serves ``bucket``'s objects: the base URL for ``R2_PUBLIC_BASE_URL``."""
+        return f"{self.endpoint_url}/{bucket}"
+
+    def make_public(self, bucket: str) -> str:
+        """Let anyone GET the objects of ``bucket`` without signing (a bucket policy; R2 has a public-bucket
+        switch instead); returns :meth:`public_base_url`."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+            ],
+        }
+        client = make_s3_client(self.endpoint_url, ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION)
+        try:
+            with storage_errors("PutBucketPolicy", bucket, ""):
+                client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        finally:
+            client.close()
+        return self.public_base_url(bucket)
 
     def ensure_bucket(self, name: str) -> None:
         """Create bucket ``name`` unless it exists."""

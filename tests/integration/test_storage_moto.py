@@ -165,6 +165,42 @@ def test_presigned_url_is_fetchable_and_clamped(s3: EmbeddedS3, client: S3Client
     assert response.headers["content-type"] == "image/png"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "disposition"),
+    [
+        ("text/html", 'attachment; filename="0.html"'),
+        ("image/svg+xml", 'attachment; filename="0.svg"'),
+        ("image/png", None),
+        ("video/mp4", None),
+    ],
+)
+def test_active_content_downloads_instead_of_rendering(
+    s3: EmbeddedS3, client: S3Client, prefix: str, content_type: str, disposition: str | None
+) -> None:
+    """A model's HTML or SVG opened from our domain would run its scripts there: the link downloads it."""
+    store = S3Store(client, BUCKET)
+    key = f"{prefix}0{'.html' if content_type == 'text/html' else '.svg' if 'svg' in content_type else '.bin'}"
+    stored = store.put_stream(key, iter([b"<svg onload='alert(1)'/>"]), content_type=content_type)
+
+    response = httpx.get(store.url_for(key).url)
+    assert response.status_code == 200
+    assert response.headers.get("content-disposition") == disposition
+    assert response.headers["content-type"] == stored.content_type == content_type
+
+
+def test_a_public_embedded_bucket_serves_short_permanent_urls(s3: EmbeddedS3, client: S3Client, prefix: str) -> None:
+    base = s3.make_public(BUCKET)
+    store = S3Store(client, BUCKET, public_base_url=base)
+    key = f"{prefix}0.png"
+    store.put_stream(key, iter([b"picture"]), content_type="image/png")
+
+    url = store.url_for(key)
+    assert url.expires_at is None
+    assert url.url == f"{s3.endpoint_url}/{BUCKET}/{key}"
+    response = httpx.get(url.url)  # unsigned
+    assert (response.status_code, response.content) == (200, b"picture")
+
+
 def test_public_url_format(s3: EmbeddedS3, client: S3Client, prefix: str) -> None:
     store = S3Store(client, BUCKET, public_base_url="https://media.example.com/")
     key = f"{prefix}ü 1/0.png"

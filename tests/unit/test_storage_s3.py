@@ -199,6 +199,26 @@ def test_small_objects_are_one_put_with_sha256_metadata(store: S3Store, fake: Fa
     assert stored.size_bytes == len(data)
 
 
+PASSIVE = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/avif", "video/mp4", "audio/mpeg"]
+ACTIVE = ["text/html", "text/html; charset=utf-8", "image/svg+xml", "application/xhtml+xml", "text/plain"]
+
+
+@pytest.mark.parametrize("content_type", PASSIVE + ACTIVE)
+@pytest.mark.parametrize("size", [100, 9 * MIB], ids=["single-put", "multipart"])
+def test_only_passive_media_is_served_inline(store: S3Store, fake: FakeR2, content_type: str, size: int) -> None:
+    """Models' HTML and SVG would run scripts on our domain if opened: everything but passive media downloads."""
+    stored = store.put_stream("ns/n/uid/p/0.bin", chunks_of(b"<" * size), content_type=content_type)
+
+    (write,) = fake.of("POST", "uploads") if size > 8 * MIB else fake.of("PUT")
+    disposition = write.headers.get("content-disposition")
+    if content_type in PASSIVE:
+        assert disposition is None
+    else:
+        assert disposition == 'attachment; filename="0.bin"'
+    assert write.headers["content-type"] == content_type
+    assert stored.content_type == content_type, "the status records the type the object is stored with"
+
+
 def test_exactly_one_part_is_still_a_single_put(store: S3Store, fake: FakeR2) -> None:
     store.put_stream("k", chunks_of(b"z" * (8 * MIB)), content_type="application/octet-stream")
     assert len(fake.of("PUT")) == 1

@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediagen.storage.base import ObjectURL, StorageError, StoredObject
+from mediagen.storage.disposition import content_disposition
 from mediagen.storage.errors import client_error_details, storage_errors, to_storage_error
 from mediagen.storage.keys import DEFAULT_CONTENT_TYPE
 from mediagen.storage.streaming import UploadCanceled, buffered_reader
@@ -131,8 +132,9 @@ def _strip_etag(etag: str | None) -> str | None:
 class S3Store:
     """An :class:`~mediagen.storage.base.ObjectStore` over one bucket of an S3-compatible service.
 
-    Objects are written with ``Content-Type`` and an ``immutable`` ``Cache-Control`` (keys are deterministic
-    and never reused for other content) and nothing R2 does not implement (ACLs, tagging, SSE).
+    Objects are written with ``Content-Type``, an ``immutable`` ``Cache-Control`` (keys are deterministic
+    and never reused for other content), ``Content-Disposition: attachment`` unless the type is passive media
+    (:mod:`mediagen.storage.disposition`) and nothing R2 does not implement (ACLs, tagging, SSE).
     """
 
     def __init__(
@@ -196,9 +198,8 @@ class S3Store:
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
-                ContentType=content_type,
-                CacheControl=IMMUTABLE_CACHE_CONTROL,
                 Metadata={SHA256_METADATA_KEY: sha256},
+                **_serving_headers(key, content_type),
             )
         return StoredObject(
             key=key,
@@ -228,7 +229,7 @@ class S3Store:
         # threads, the reader stays one part ahead and then waits: about (max_concurrency + 1) parts in memory.
         config.max_in_memory_upload_chunks = self.max_concurrency
         fileobj, raw = buffered_reader(source, cancel=cancel)
-        extra: dict[str, Any] = {"ContentType": content_type, "CacheControl": IMMUTABLE_CACHE_CONTROL}
+        extra = _serving_headers(key, content_type)
         with fileobj, storage_errors("multipart upload", self.bucket, key):
             self._client.upload_fileobj(fileobj, self.bucket, key, ExtraArgs=extra, Config=config)
         # A read that raised (cancel, source error) has already aborted the upload and propagated; a clean
@@ -323,6 +324,15 @@ class S3Store:
                 f"{first.get('Key', '?')!r}: {first.get('Code', 'error')}"
             )
         return len(keys)
+
+
+def _serving_headers(key: str, content_type: str) -> dict[str, Any]:
+    """The headers an object is served with, as PutObject / upload_fileobj arguments."""
+    headers: dict[str, Any] = {"ContentType": content_type, "CacheControl": IMMUTABLE_CACHE_CONTROL}
+    disposition = content_disposition(content_type, key)
+    if disposition is not None:
+        headers["ContentDisposition"] = disposition
+    return headers
 
 
 def _prefetch(source: Iterator[bytes], limit: int, cancel: threading.Event | None) -> tuple[deque[bytes], bool]:

@@ -129,7 +129,7 @@ class Downloader:
     def _get(self, url: str) -> tuple[httpx.Response, httpx.URL]:
         try:
             current = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
+        except (httpx.InvalidURL, TypeError, UnicodeError) as exc:  # UnicodeError: idna's, for a bad A-label
             raise TransferError("output URL is malformed", False, OUTPUT_URL_REJECTED) from exc
         for _hop in range(self.policy.max_redirects + 1):
             check_url(current, self.policy)
@@ -140,7 +140,7 @@ class Downloader:
             response.close()
             try:
                 target = current.join(location)
-            except httpx.InvalidURL as exc:
+            except (httpx.InvalidURL, UnicodeError) as exc:
                 raise TransferError(
                     f"output {describe_url(current)} redirected to a malformed URL", False, OUTPUT_URL_REJECTED
                 ) from exc
@@ -171,6 +171,12 @@ class Downloader:
             request.headers["Authorization"] = f"Bearer {self._token}"
         try:
             return self._client.send(request, stream=True, follow_redirects=False, auth=None)
+        except UnicodeError as exc:  # httpx reads a redirect's Location as it receives it; idna refuses a bad host
+            raise TransferError(
+                f"output {describe_url(url)} redirected to a host name that is not valid IDNA",
+                False,
+                OUTPUT_URL_REJECTED,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransferError(
                 f"output {describe_url(url)}: timed out ({type(exc).__name__})", True, DOWNLOAD_STALLED

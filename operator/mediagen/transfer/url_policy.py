@@ -108,16 +108,39 @@ def is_loopback(host: str) -> bool:
     return ip is not None and ip.is_loopback
 
 
+def is_valid_hostname(host: str) -> bool:
+    """Whether ``host`` (an address, or a name as httpx decodes it) can be looked up at all: it encodes to
+    IDNA with every label 1-63 characters, as the resolver (``socket.getaddrinfo``) requires."""
+    if _ip(host) is not None:
+        return True
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253
+
+
+def url_host(url: httpx.URL) -> str | None:
+    """The URL's host as httpx decodes it (``bücher.example``), or None when it cannot be decoded (a malformed
+    ``xn--`` label: httpx decodes lazily and raises then)."""
+    try:
+        return url.host
+    except UnicodeError:
+        return None
+
+
 def describe_url(url: httpx.URL) -> str:
     """``https://host/…/file.png``: enough to recognise an output, without query strings or path tokens."""
     last = url.path.rstrip("/").rsplit("/", 1)[-1]
     middle = "/…/" if url.path.count("/") > 1 else "/"
-    return f"{url.scheme}://{url.host}{middle}{last}"
+    host = url_host(url) or url.raw_host.decode("ascii", "replace")
+    return f"{url.scheme}://{host}{middle}{last}"
 
 
 def check_url(url: httpx.URL, policy: DownloadPolicy) -> None:
     """Raise ``TransferError(OutputURLRejected)`` unless ``policy`` allows fetching ``url``."""
-    host = url.host.lower().rstrip(".")
+    decoded = url_host(url)
+    host = (decoded or "").lower().rstrip(".")
     what = describe_url(url)
 
     def reject(why: str) -> TransferError:
@@ -125,10 +148,13 @@ def check_url(url: httpx.URL, policy: DownloadPolicy) -> None:
 
     if url.scheme not in ("http", "https"):
         raise reject(f"scheme {url.scheme!r} is not allowed")
-    if not host:
+    if not host and decoded is not None:
         raise reject("no host")
     if url.userinfo:
         raise reject("credentials in the URL")
+    if decoded is None or not is_valid_hostname(host):
+        # The resolver would refuse it the same way on every try: a permanent failure, never a retry.
+        raise reject("the host name is not a valid (IDNA) name: a label is empty, too long or malformed")
     if policy.allow_insecure_loopback and is_loopback(host):
         return
     if url.scheme != "https":
@@ -164,7 +190,11 @@ def resolve_public(url: httpx.URL, policy: DownloadPolicy, resolver: Resolver = 
     what = describe_url(url)
     try:
         addresses = list(resolver(host, url.port or (443 if url.scheme == "https" else 80)))
-    except (OSError, UnicodeError) as exc:
+    except UnicodeError as exc:  # not a name at all: no retry can resolve it
+        raise TransferError(
+            f"output URL {what} rejected: the host name is not a valid (IDNA) name", False, OUTPUT_URL_REJECTED
+        ) from exc
+    except OSError as exc:
         raise TransferError(
             f"output {what}: cannot resolve the host ({type(exc).__name__})", True, DOWNLOAD_FAILED
         ) from exc
