@@ -14,11 +14,17 @@ def _controlplane(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from mediagen_dev.dev import run_dev
+    from mediagen_dev.dev import DevOptions, run_dev
 
+    defaults = DevOptions()
     return run_dev(
-        examples=[Path(p) for p in args.example] if args.example else None,
-        exit_after_example=args.exit_after_example,
+        DevOptions(
+            examples=tuple(Path(p) for p in args.example) if args.example else defaults.examples,
+            exit_after_example=args.exit_after_example,
+            presigned=args.presigned,
+            gateway_port=args.gateway_port,
+            directory=Path(args.dir),
+        )
     )
 
 
@@ -36,10 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser(
-        "dev", help="everything locally: control plane, embedded S3, operator (mock unless a token is set)"
+        "dev",
+        help="everything locally: control plane, embedded S3, operator (mock unless a token is set), gateway",
+        description="Everything locally until Ctrl-C: control plane, embedded S3 (public), operator, gateway.",
     )
     dev.add_argument("--example", action="append", metavar="FILE", help="manifest(s) to apply (default: a mock one)")
     dev.add_argument("--exit-after-example", action="store_true", help="stop once the example succeeded")
+    dev.add_argument(
+        "--presigned", action="store_true", help="keep the embedded bucket private: presigned URLs instead of public"
+    )
+    dev.add_argument(
+        "--gateway-port", type=int, default=8000, metavar="PORT", help="gateway port if free, else any (8000)"
+    )
+    dev.add_argument("--dir", default=".dev", metavar="DIR", help="where the kubeconfig and logs go (.dev)")
     dev.set_defaults(func=_dev)
 
     crd = sub.add_parser("crd", help="rewrite every committed copy of the CRD and admission policy (make crd)")

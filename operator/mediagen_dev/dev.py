@@ -1,91 +1,197 @@
-"""``mediagen dev``: the whole system on this machine with nothing configured.
+"""``make dev``: the whole product on this machine with nothing configured, until Ctrl-C.
 
-A local control plane (etcd + kube-apiserver) with the CRD, an embedded S3-compatible store unless R2 is
-configured, and the operator (mock generator unless REPLICATE_API_TOKEN is set) as its own process, exactly
-as it would run in a cluster. Applies an example, waits for it to succeed, prints the URL and how to use
-kubectl, then keeps running until Ctrl-C.
+A local control plane (etcd + kube-apiserver) with the CRD, an embedded S3-compatible store serving its bucket
+publicly like an R2 public bucket (unless R2 is configured), the operator (mock generator unless
+REPLICATE_API_TOKEN is set) and the HTTP gateway under its least-privilege ServiceAccount, each as its own
+process exactly as in a cluster. Applies an example, mints a gateway token, waits for the example to succeed
+and prints how to use it all: kubectl, curl, the gallery and the ``mediagen`` CLI.
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP stop everything in order and leave no process behind: the servers run in
+sessions of their own (so a terminal's Ctrl-C reaches only this process, which stops them in order) and are
+SIGKILLed by the kernel should this process die without cleaning up (parent-death signal).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mediagen.controller.settings import Settings
+from mediagen.gateway import rbac
+from mediagen.gateway.token_admin import TokenAdmin
+from mediagen.kube.client import load_api_client
 from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.controlplane.plane import ControlPlane
-from mediagen_dev.paths import REPO_ROOT
+from mediagen_dev.controlplane.process import parent_death_signal
+from mediagen_dev.dev_summary import Summary, print_summary
+from mediagen_dev.gateway_process import GatewayProcess
+from mediagen_dev.paths import EXAMPLES_DIR
 from mediagen_dev.s3_server import EmbeddedS3
 
-DEV_DIR = Path(".dev")
-MOCK_EXAMPLE = REPO_ROOT / "examples" / "mock-image.yaml"
+MOCK_EXAMPLE = EXAMPLES_DIR / "mock-image.yaml"
+TENANT_NAMESPACE = "default"
+GATEWAY_PORT = 8000
+"""Where the gateway listens when the port is free (else any free port; the printed URLs say which)."""
 
 
-def run_dev(examples: list[Path] | None = None, exit_after_example: bool = False) -> int:
-    """Run everything; returns the process exit code."""
+@dataclass(frozen=True)
+class DevOptions:
+    """What ``python -m mediagen_dev dev`` was asked to do."""
+
+    examples: tuple[Path, ...] = (MOCK_EXAMPLE,)
+    exit_after_example: bool = False
+    presigned: bool = False
+    """Keep the embedded bucket private: presigned URLs, as with R2 without a public base URL."""
+    gateway_port: int = GATEWAY_PORT
+    directory: Path = Path(".dev")
+    """Where the kubeconfig and the gateway's log go."""
+
+
+def run_dev(options: DevOptions = DevOptions()) -> int:
+    """Run everything until Ctrl-C (or until the example succeeded, with ``exit_after_example``); the exit code."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)  # the same orderly stop as Ctrl-C
+    options.directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                return _run(stack, options)
+            except KeyboardInterrupt:
+                print("\nstopping...", flush=True)
+                return 0
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping: the kernel's parent-death signal does the rest
+        return 130
+    finally:
+        print("stopped", flush=True)
+
+
+def _run(stack: contextlib.ExitStack, options: DevOptions) -> int:
     settings = Settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    DEV_DIR.mkdir(exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        print("starting the local control plane (etcd + kube-apiserver)...", flush=True)
-        plane = stack.enter_context(ControlPlane().start())
-        install_api(plane)
-        kubeconfig = (DEV_DIR / "kubeconfig").resolve()
-        kubeconfig.write_text(plane.kubeconfig.read_text())
+    began = time.monotonic()
+    env = dict(os.environ, MEDIAGEN_LOG_FORMAT="text", PYTHONUNBUFFERED="1")
+    store: concurrent.futures.Future[tuple[dict[str, str], str]] | None = None
+    if settings.storage_endpoint is None:
+        s3 = EmbeddedS3()
+        stack.callback(s3.stop)  # registered first, so it runs after the pool below has finished starting it
+        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        # moto takes a second or two to import and start: in parallel with the control plane.
+        store = pool.submit(_start_store, s3, settings.r2_bucket, public=not options.presigned)
 
-        env = dict(os.environ, KUBECONFIG=str(kubeconfig), MEDIAGEN_LOG_FORMAT="text")
-        if settings.storage_endpoint is None:
-            s3 = stack.enter_context(EmbeddedS3())
-            s3.ensure_bucket(settings.r2_bucket)
-            env.update(
-                R2_ENDPOINT_URL=s3.endpoint_url,
-                R2_ACCESS_KEY_ID=s3.access_key_id,
-                R2_SECRET_ACCESS_KEY=s3.secret_access_key,
-            )
-            print(f"embedded S3-compatible store at {s3.endpoint_url}, bucket {settings.r2_bucket}", flush=True)
-        print(f"generator: {'mock (no REPLICATE_API_TOKEN set)' if settings.use_mock else 'Replicate'}", flush=True)
+    print("starting the local control plane (etcd + kube-apiserver)...", flush=True)
+    plane = stack.enter_context(ControlPlane(grace_period=5).start())
+    kubeconfig = (options.directory / "kubeconfig").resolve()
+    kubeconfig.write_text(plane.kubeconfig.read_text())
+    env["KUBECONFIG"] = str(kubeconfig)
+    install_api(plane)
 
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "mediagen.cli", "operator"], env=env, stdout=sys.stdout, stderr=sys.stderr
+    storage_note = f"R2 / S3 at {settings.storage_endpoint}"
+    if store is not None:
+        storage_env, storage_note = store.result()
+        env.update(storage_env)
+    mode = "mock (no REPLICATE_API_TOKEN set)" if settings.use_mock else "Replicate"
+    print(f"storage: {storage_note}\ngenerator: {mode}", flush=True)
+
+    operator = stack.enter_context(_process([sys.executable, "-m", "mediagen.cli", "operator"], env))
+    # While the operator starts: the gateway's namespace, least-privilege RBAC and ServiceAccount; the examples.
+    plane.create_namespace(rbac.DEFAULT_NAMESPACE)
+    plane.kubectl("apply", "-f", "-", input=rbac.manifests_yaml(rbac.DEFAULT_NAMESPACE))
+    gateway_kubeconfig = plane.service_account_kubeconfig(rbac.DEFAULT_NAMESPACE, rbac.SERVICE_ACCOUNT)
+    for manifest in options.examples:
+        plane.kubectl("apply", "-f", str(manifest))
+    # The aggregated API, once the gateway serves one, is registered here (an APIService pointing at it).
+    gateway = stack.enter_context(_gateway(gateway_kubeconfig, options.gateway_port, options.directory))
+    token, _ = TokenAdmin(load_api_client(str(kubeconfig)), rbac.DEFAULT_NAMESPACE).create(TENANT_NAMESPACE, "make dev")
+
+    names = [_name_of(plane, manifest) for manifest in options.examples]
+    for name in names:
+        waited = plane.kubectl("wait", "--for=condition=Succeeded", f"mg/{name}", "--timeout=300s", check=False)
+        if waited.returncode != 0:
+            print(plane.kubectl("describe", "mg", name, check=False).stdout, flush=True)
+            return 1
+    print_summary(
+        Summary(
+            kubeconfig=kubeconfig,
+            kubectl=plane.kubectl_path,
+            listing=plane.kubectl("get", "mg").stdout,
+            first_name=names[0],
+            first_url=plane.kubectl("get", "mg", names[0], "-o", "jsonpath={.status.url}").stdout,
+            gateway_url=gateway.url,
+            gateway_log=gateway.log_path,
+            token=token,
+            tenant=TENANT_NAMESPACE,
+            storage=storage_note,
+            example=options.examples[0],
+            seconds=time.monotonic() - began,
         )
-        stack.callback(_stop_process, operator)
-
-        manifests = examples or [MOCK_EXAMPLE]
-        for manifest in manifests:
-            plane.kubectl("apply", "-f", str(manifest))
-        names = [_name_of(plane, m) for m in manifests]
-        for name in names:
-            result = plane.kubectl(
-                "wait", "--for=condition=Succeeded", f"mediagenerations/{name}", "--timeout=300s", check=False
-            )
-            if result.returncode != 0:
-                print(plane.kubectl("describe", "mediagenerations", name, check=False).stdout, flush=True)
+    )
+    if options.exit_after_example:
+        return 0
+    while True:
+        for what, code in (("operator", operator.poll()), ("gateway", gateway.returncode)):
+            if code is not None:
+                print(f"the {what} exited with status {code}; stopping", file=sys.stderr, flush=True)
                 return 1
-        listing = plane.kubectl("get", "mediagenerations").stdout
-        url = plane.kubectl("get", "mediagenerations", names[0], "-o", "jsonpath={.status.url}").stdout
-        print(f"\n{listing}\nfirst output: {url}\n", flush=True)
-        print(
-            f"Use it yourself:\n  export KUBECONFIG={kubeconfig}\n  alias kubectl={plane.assets / 'kubectl'}\n"
-            f"  kubectl apply -f {MOCK_EXAMPLE} && kubectl get mg -w\n",
-            flush=True,
-        )
-        if exit_after_example:
-            return 0
-        print("running; press Ctrl-C to stop", flush=True)
+        time.sleep(0.5)
+
+
+def _start_store(s3: EmbeddedS3, bucket: str, *, public: bool) -> tuple[dict[str, str], str]:
+    """Start the embedded store with ``bucket`` (public, or presigned URLs); the operator's storage environment
+    and a line about it."""
+    s3.start()
+    s3.ensure_bucket(bucket)
+    env = {
+        "R2_ENDPOINT_URL": s3.endpoint_url,
+        "R2_ACCESS_KEY_ID": s3.access_key_id,
+        "R2_SECRET_ACCESS_KEY": s3.secret_access_key,
+    }
+    if not public:
+        return env, f"embedded S3 at {s3.endpoint_url}, bucket {bucket} (presigned URLs)"
+    env["R2_PUBLIC_BASE_URL"] = s3.make_public(bucket)
+    return env, f"embedded S3, bucket {bucket} served publicly at {env['R2_PUBLIC_BASE_URL']}/"
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in a session of its own (printing to this terminal), stopped with SIGTERM (then SIGKILL)."""
+    process = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=parent_death_signal()
+    )
+    try:
+        yield process
+    finally:
+        _stop_group(process)
+
+
+@contextlib.contextmanager
+def _gateway(kubeconfig: Path, port: int, directory: Path) -> Iterator[GatewayProcess]:
+    env = {
+        "MEDIAGEN_GATEWAY_NAMESPACE": rbac.DEFAULT_NAMESPACE,
+        "MEDIAGEN_GATEWAY_LOG_FORMAT": "text",
+        "MEDIAGEN_GATEWAY_COOKIE_SECURE": "false",
+    }
+    gateway = GatewayProcess(kubeconfig, env, (directory / "gateway.log").resolve(), port=_free_or_any(port))
+    with gateway:
+        yield gateway
+
+
+def _free_or_any(port: int) -> int:
+    """``port`` when nothing listens there, else 0 (any free port)."""
+    with socket.socket() as probe:
         try:
-            while not stop.is_set() and operator.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        return 0 if operator.returncode in (None, 0) else operator.returncode
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
 
 
 def _name_of(plane: ControlPlane, manifest: Path) -> str:
@@ -95,11 +201,12 @@ def _name_of(plane: ControlPlane, manifest: Path) -> str:
     return str(item["metadata"]["name"])
 
 
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _stop_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -15,19 +15,29 @@ from typing import Self
 
 import httpx
 
+from mediagen_dev.controlplane.process import parent_death_signal
+
 _LISTENING = re.compile(r"mediagen gateway listening on (http://[0-9.]+:\d+)")
 
 
 class GatewayProcess:
-    """``python -m mediagen.cli gateway`` on 127.0.0.1 with a free port; logs go to ``log_path``."""
+    """``python -m mediagen.cli gateway`` on 127.0.0.1 (``port``, 0 for a free one); logs go to ``log_path``.
 
-    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log_path: Path) -> None:
+    It runs in a session of its own and is SIGKILLed by the kernel should this process die without stopping it."""
+
+    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log_path: Path, port: int = 0) -> None:
         self.kubeconfig = kubeconfig
+        self.port = port
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self.argv = [sys.executable, "-m", "mediagen.cli", "gateway"]
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the gateway has exited, else None."""
+        return self._process.poll() if self._process is not None else None
 
     @property
     def url(self) -> str:
@@ -40,13 +50,14 @@ class GatewayProcess:
         """Start the gateway and wait until it answers /livez."""
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [*self.argv, "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1", "--port", "0"],
+                [*self.argv, "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.env,
                 # Not the repository: a developer's .env must not configure the gateway under test.
                 cwd=self.log_path.parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=parent_death_signal(),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

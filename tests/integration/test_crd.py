@@ -46,10 +46,11 @@ def test_examples_apply_and_list_with_printer_columns(control_plane: ControlPlan
     result = control_plane.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples"))
     assert result.stdout.count("created") == len(list((ROOT / "examples").glob("*.yaml")))
     table = control_plane.kubectl("get", "mg", "-n", namespace).stdout
-    assert table.split("\n")[0].split() == ["NAME", "PHASE", "MODEL", "PROGRESS", "URL", "AGE"]
+    assert table.split("\n")[0].split() == ["NAME", "PHASE", "MODEL", "PROGRESS", "AGE"]
     assert "black-forest-labs/flux-schnell" in table
     wide = control_plane.kubectl("get", "mgen", "-n", namespace, "-o", "wide").stdout
     assert "DEPLOYMENT" in wide and "acme/brand-sdxl" in wide
+    assert wide.split("\n")[0].split()[-2:] == ["REASON", "URL"]
     by_category = control_plane.kubectl("get", "mediagen", "-n", namespace, "-o", "name").stdout
     assert "mediageneration.mediagen.fleek.xyz/surf-video" in by_category
 

@@ -154,9 +154,17 @@ def crd() -> dict[str, Any]:
             "description": "Replicate deployment.",
         },
         {"name": "Progress", "type": "integer", "jsonPath": ".status.progress", "description": "Percent."},
-        {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "First output's URL."},
-        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        # Only in -o wide: an output's URL is over 100 characters even when public (its key holds the namespace,
+        # name, uid and prediction id) and about 480 when presigned; the default line stays within 120 columns.
+        {
+            "name": "URL",
+            "type": "string",
+            "jsonPath": ".status.url",
+            "priority": 1,
+            "description": "First output's URL.",
+        },
     ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

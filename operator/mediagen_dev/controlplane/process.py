@@ -16,7 +16,7 @@ from mediagen_dev.controlplane.errors import ControlPlaneError
 _PR_SET_PDEATHSIG = 1
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
+def parent_death_signal() -> Callable[[], None] | None:
     """Return a pre-exec hook that makes the kernel SIGKILL the child when its parent dies.
 
     This is what keeps a SIGKILLed or crashed test run (no atexit) from leaking servers. Linux
@@ -82,7 +82,7 @@ class ServerProcess:
                     stderr=subprocess.STDOUT,
                     env=self._env,
                     start_new_session=True,
-                    preexec_fn=_parent_death_signal(),
+                    preexec_fn=parent_death_signal(),
                 )
             except OSError as exc:
                 raise ControlPlaneError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
