@@ -1,4 +1,5 @@
-"""The ``mediagen`` command: ``crd``, ``operator`` and ``gateway`` (what the image runs).
+"""The ``mediagen`` command: ``crd``, ``operator`` and ``gateway`` (what the image runs), and for people
+``generate``, ``get`` and ``watch`` (also ``kubectl mediagen ...``).
 
 The developer commands (``dev``, ``controlplane``) are ``python -m mediagen_dev``, outside the product."""
 
@@ -46,10 +47,21 @@ def _gateway(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _user(args: argparse.Namespace) -> int:
+    from mediagen.userctl.commands import run
+
+    return run(args, "mediagen")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    from mediagen.userctl.parser import USER_COMMANDS, add_parsers
+
     parser = argparse.ArgumentParser(prog="mediagen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parsers(sub, "mediagen")
+    for name in USER_COMMANDS:
+        sub.choices[name].set_defaults(func=_user)
 
     crd = sub.add_parser("crd", help="print the CRD and its admission policy as YAML (or write them)")
     crd.add_argument("--write", metavar="DIR", help="write the YAML files into DIR instead of printing")

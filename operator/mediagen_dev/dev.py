@@ -59,7 +59,8 @@ class DevOptions:
 
 def run_dev(options: DevOptions = DevOptions()) -> int:
     """Run everything until Ctrl-C (or until the example succeeded, with ``exit_after_example``); the exit code."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell starts background jobs with it ignored, and Python then never raises KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)  # the same orderly stop as Ctrl-C
     options.directory.mkdir(parents=True, exist_ok=True)
     try:

@@ -49,6 +49,8 @@ class GatewayProcess:
     def start(self, timeout: float = 30.0) -> Self:
         """Start the gateway and wait until it answers /livez."""
         with self.log_path.open("ab") as log:
+            # The log is appended to: only what this run prints says where it listens.
+            since = log.tell()
             self._process = subprocess.Popen(
                 [*self.argv, "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.env,
@@ -61,7 +63,7 @@ class GatewayProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = _LISTENING.search(self.logs())
+            found = _LISTENING.search(self._logs_since(since))
             if found:
                 self._url = found.group(1)
                 try:
@@ -85,6 +87,11 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+    def _logs_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def logs(self) -> str:
         """Everything the gateway printed so far."""

@@ -76,6 +76,10 @@ def processes_with(marker: str) -> list[str]:
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
     marker = f"MEDIAGEN_DEV_TEST={uuid.uuid4().hex}"
     directory = tmp_path_factory.mktemp("dev")
+    # A second `make dev` appends to the same log: a stale line from the last run must not be taken for this one.
+    (directory / "gateway.log").write_text(
+        "... INFO mediagen.gateway: mediagen gateway listening on http://127.0.0.1:9\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("R2_", "REPLICATE_", "MEDIAGEN_"))}
     env[marker.split("=")[0]] = marker.split("=")[1]
     process = subprocess.Popen(

@@ -112,4 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, error in data.get("errors", {}).items():
         print(f"\n{name} failed:\n{error}")
     print(f"\nresults: {args.output}")
+    from mediagen_dev.bench.plots import draw_all  # matplotlib: only once the numbers are safe on disk
+
+    for path in draw_all(results.load(args.output), args.output.parent):
+        print(f"figure: {path}")
     return 1 if data.get("errors") else 0

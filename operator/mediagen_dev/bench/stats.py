@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -17,14 +18,17 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def summary(values: Sequence[float], digits: int = 1) -> dict[str, float | int]:
-    """``p50``, ``p95``, ``p99``, ``min``, ``max`` (rounded to ``digits``) and the sample count ``n``."""
-    result: dict[str, float | int] = {
+def summary(values: Sequence[float], digits: int = 1) -> dict[str, Any]:
+    """``p50``, ``p95``, ``p99``, ``min``, ``max`` (rounded to ``digits``), the sample count ``n`` and
+    ``quantiles``: every percentile from 0 to 100, the distribution's CDF at one-percent steps (what
+    :mod:`.plots` draws), compact whatever the sample count."""
+    result: dict[str, Any] = {
         f"p{q}": round(percentile(values, q), digits) if values else math.nan for q in (50, 95, 99)
     }
     result["min"] = round(min(values), digits) if values else math.nan
     result["max"] = round(max(values), digits) if values else math.nan
     result["n"] = len(values)
+    result["quantiles"] = [round(percentile(values, q), digits) for q in range(101)] if values else []
     return result
 
 

@@ -44,6 +44,14 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
     }
 
 
+def per_second(times: list[float], start: float) -> list[int]:
+    """How many of ``times`` fall in each second from ``start`` (the drain's rate over time, for the plot)."""
+    counts = [0] * (int(max(times) - start) + 1 if times else 0)
+    for t in times:
+        counts[max(0, int(t - start))] += 1
+    return counts
+
+
 def drain(stack: Stack, count: int) -> dict[str, Any]:
     """Create ``count`` instant generations, then start an operator and measure how fast it drains them."""
     namespace = stack.namespace("throughput")
@@ -79,6 +87,7 @@ def drain(stack: Stack, count: int) -> dict[str, Any]:
         "overall_per_s": round(overall, 1),
         "operator_start_to_first_write_s": round(first_write - began, 2),
         "drain_seconds": round(done[-1] - first_write, 2) if done else None,
+        "completed_per_second": per_second(done, first_write),
         "backlog_create_seconds": round(create_seconds, 2),
         "cpu_cores": cores,
         "cpu_cores_machine": meter.machine_cores,
