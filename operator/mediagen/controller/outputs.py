@@ -56,6 +56,13 @@ async def store_outputs(
     return stored, expires
 
 
+def resign(deps: WorkerDeps, outputs: list[StoredOutput]) -> tuple[list[StoredOutput], dt.datetime | None]:
+    """The same outputs with URLs signed anew (a local computation, no request), and when the first expires."""
+    located = [(output, deps.store.url_for(output.key)) for output in outputs]
+    expiries = [where.expires_at for _, where in located if where.expires_at is not None]
+    return [output.model_copy(update={"url": where.url}) for output, where in located], min(expiries, default=None)
+
+
 def _copy_and_locate(deps: WorkerDeps, url: str, key_for: Callable[[str], str]) -> tuple[StoredObject, ObjectURL]:
     """Copy one output and get its URL, in one trip to a thread (a presigned URL is signed locally, no request)."""
     obj = copy_output(deps.downloader, deps.store, url, key_for)

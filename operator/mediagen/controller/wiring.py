@@ -130,14 +130,27 @@ async def build_runtime(
     return Runtime(deps=deps, http=http, kube=kube, webhooks=webhooks)
 
 
+URL_REFRESH_FRACTION = 0.25
+"""Presigned URLs are signed again when a quarter of their lifetime is left (42 h of the default 7 days): at
+most one status write per resource every three quarters of a lifetime (5¼ days), and a day and more of slack
+for an operator that is down or behind."""
+
+
 def pacing(settings: Settings, *, webhooks_received: bool) -> Pacing:
-    """The polling schedule: brisk without webhooks, a sparse safety net for lost deliveries with them."""
+    """The polling schedule (brisk without webhooks, a sparse safety net for lost deliveries with them) and
+    when presigned URLs are signed again."""
+    refresh = settings.r2_presign_ttl_seconds * URL_REFRESH_FRACTION
     if webhooks_received:
         return Pacing(
             poll_initial_seconds=settings.webhook_poll_initial_seconds,
             poll_max_seconds=settings.webhook_poll_max_seconds,
+            url_refresh_before_seconds=refresh,
         )
-    return Pacing(poll_initial_seconds=settings.poll_initial_seconds, poll_max_seconds=settings.poll_max_seconds)
+    return Pacing(
+        poll_initial_seconds=settings.poll_initial_seconds,
+        poll_max_seconds=settings.poll_max_seconds,
+        url_refresh_before_seconds=refresh,
+    )
 
 
 async def webhook_config(settings: Settings, backend: Generator) -> WebhookConfig | None:

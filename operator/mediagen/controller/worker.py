@@ -20,7 +20,7 @@ from typing import Any
 
 from mediagen.api.types import Phase
 from mediagen.controller.metrics import model_label
-from mediagen.controller.outputs import store_outputs
+from mediagen.controller.outputs import resign, store_outputs
 from mediagen.controller.worker_deps import WorkerDeps
 from mediagen.generators.base import TERMINAL_STATUSES, CreateRequest, GeneratorError, PermanentError, Prediction
 from mediagen.kube.client import Conflict, Gone
@@ -43,6 +43,7 @@ from mediagen.reconcile.state import (
     Poll,
     Record,
     Recover,
+    RefreshURLs,
     ReleaseFinalizer,
     ScheduleRetry,
     Step,
@@ -310,6 +311,10 @@ class Worker:
             self._log(logging.INFO, "%s (%s): %s", step.phase.value, step.reason, step.message)
             await self._event(kind, step.reason, step.message)
             deps.metrics.finished(step.phase, step.reason, now.timestamp() - self._created)
+        elif isinstance(step, RefreshURLs):
+            outputs, expires = await asyncio.to_thread(resign, deps, view.status.outputs)
+            await self._write_status(view, patches.urls_patch(outputs, expires))
+            self._log(logging.INFO, "signed the output URLs again; they expire at %s", expires)
         elif isinstance(step, DeleteResource):
             await deps.kube.delete(view.namespace, view.name, view.uid)
             await self._sleep(5.0)  # the DELETED (or finalizing) event wakes us; don't spin meanwhile

@@ -30,6 +30,7 @@ from mediagen.reconcile.state import (
     Poll,
     Record,
     Recover,
+    RefreshURLs,
     ReleaseFinalizer,
     ScheduleRetry,
     Step,
@@ -47,6 +48,10 @@ class Pacing:
 
     poll_initial_seconds: float = 1.0
     poll_max_seconds: float = 15.0
+    url_refresh_before_seconds: float | None = None
+    """Re-sign a Succeeded generation's presigned URLs this long before they expire (None: never). Each
+    re-sign writes the status once and dates the URLs a full lifetime ahead, so with a lifetime L a resource is
+    written at most once per L minus this; public URLs never expire and cost nothing."""
 
 
 def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing()) -> Step:
@@ -54,7 +59,7 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
     if view.deleting:
         return _deleting(view, memory)
     if view.terminal:
-        return _finished(view, now)
+        return _finished(view, now, pacing)
 
     spec, status = view.spec, view.status
     recorded = status.prediction
@@ -190,13 +195,28 @@ def _deleting(view: View, memory: Memory) -> Step:
     )
 
 
-def _finished(view: View, now: dt.datetime) -> Step:
+def _finished(view: View, now: dt.datetime, pacing: Pacing) -> Step:
+    """A final phase: delete it once its TTL has passed, keep its presigned URLs signed until then."""
     ttl = view.spec.ttl_seconds_after_finished
     done_at = view.status.completion_time
-    if ttl is None or done_at is None:
-        return Done()
-    due = done_at + dt.timedelta(seconds=ttl)
-    return DeleteResource() if now >= due else Wait(due)
+    delete_at = done_at + dt.timedelta(seconds=ttl) if ttl is not None and done_at is not None else None
+    if delete_at is not None and now >= delete_at:
+        return DeleteResource()
+    refresh_at = _url_refresh_due(view, pacing)
+    if refresh_at is not None and now >= refresh_at:
+        return RefreshURLs()
+    wakes = [moment for moment in (delete_at, refresh_at) if moment is not None]
+    return Wait(min(wakes)) if wakes else Done()
+
+
+def _url_refresh_due(view: View, pacing: Pacing) -> dt.datetime | None:
+    """When the presigned URLs of a Succeeded generation are to be signed again; None for public URLs."""
+    expires = view.status.url_expires_at
+    if pacing.url_refresh_before_seconds is None or expires is None or view.status.phase is not Phase.SUCCEEDED:
+        return None
+    if not view.status.outputs:
+        return None
+    return expires - dt.timedelta(seconds=pacing.url_refresh_before_seconds)
 
 
 def _past_deadline(view: View, now: dt.datetime) -> bool:

@@ -186,6 +186,11 @@ class Finish:
 
 
 @dataclass(frozen=True)
+class RefreshURLs:
+    """The presigned output URLs of a Succeeded generation expire soon: sign them again and write them."""
+
+
+@dataclass(frozen=True)
 class DeleteResource:
     """ttlSecondsAfterFinished has passed: delete the MediaGeneration."""
 
@@ -220,6 +225,7 @@ Step = (
     | Wait
     | ScheduleRetry
     | Finish
+    | RefreshURLs
     | DeleteResource
     | Cleanup
     | ReleaseFinalizer

@@ -136,3 +136,14 @@ def finish_patch(
         if memory.url_expires_at is not None:
             patch["urlExpiresAt"] = _ts(memory.url_expires_at)
     return {"status": patch}
+
+
+def urls_patch(outputs: list[StoredOutput], expires_at: dt.datetime | None) -> dict[str, Any]:
+    """Freshly signed URLs for a Succeeded generation's outputs; the phase and everything else stay as they are."""
+    return {
+        "status": {
+            "outputs": [o.to_wire() for o in outputs],
+            "url": outputs[0].url if outputs else "",
+            "urlExpiresAt": _ts(expires_at),
+        }
+    }
