@@ -116,6 +116,7 @@ def throughput_drain(data: dict[str, Any], path: Path) -> Path | None:
 def draw_all(data: dict[str, Any], directory: Path = BENCH_DIR) -> list[Path]:
     """Every figure the results allow, as SVG files in ``directory``; returns the files written."""
     plt.rcParams["svg.hashsalt"] = "mediagen-bench"
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: a third of the size, and searchable
     drawn = [
         overhead_percentiles(data, directory / "overhead.svg"),
         overhead_cdf(data, directory / "overhead-cdf.svg"),
