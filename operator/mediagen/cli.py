@@ -36,8 +36,7 @@ def _operator(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         liveness=args.liveness,
         verbose=args.verbose,
-        peering=args.peering,
-        priority=args.priority,
+        leader_election=args.leader_election,
     )
 
 
@@ -73,13 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     op.add_argument("--verbose", action="store_true", help="debug logging")
     op.add_argument(
-        "--peering",
-        metavar="NAME",
-        help="for several replicas: kopf peering in this (Cluster)KopfPeering object, created if missing; "
-        "only the live replica with the highest priority works (default: standalone, one replica)",
-    )
-    op.add_argument(
-        "--priority", type=int, metavar="N", help="this replica's peering priority (default: random, distinct)"
+        "--leader-election",
+        action="store_true",
+        help="for several replicas: act only while holding the Lease MEDIAGEN_LEASE_NAME (created if missing), "
+        "stand by otherwise (also MEDIAGEN_LEADER_ELECTION=true; default: act alone, one replica)",
     )
     op.set_defaults(func=_operator)
 

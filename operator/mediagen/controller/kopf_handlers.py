@@ -58,7 +58,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics: Metrics = memo.get("metrics") or Metrics()
     # ``mediagen operator`` loads the settings once and hands them over in the memo; `kopf run` loads them here.
     loaded: Settings = memo.get("settings") or Settings()
-    runtime: Runtime = memo.get("runtime") or await build_runtime(loaded, metrics=metrics)
+    # With leader election, ``mediagen operator`` hands over how to hold creates back when the Lease runs short.
+    runtime: Runtime = memo.get("runtime") or await build_runtime(loaded, metrics=metrics, fence=memo.get("fence"))
     memo["runtime"] = runtime
     supervisor = memo["supervisor"] = Supervisor(runtime.deps)
     if runtime.webhooks is not None:

@@ -1,9 +1,12 @@
-"""Run the operator in this process (``mediagen operator``)."""
+"""Run the operator in this process (``mediagen operator``): alone, or as one of several replicas of which the
+one holding the Lease acts (``--leader-election``; see :mod:`mediagen.controller.election` for why that is safe)."""
 
 from __future__ import annotations
 
 import logging
-import random
+import os
+from pathlib import Path
+from typing import Any
 
 import kopf
 
@@ -11,9 +14,10 @@ from mediagen.controller.metrics import Metrics
 from mediagen.controller.settings import Settings
 from mediagen.logging_setup import configure_logging
 
-PEERING_GROUP = "kopf.dev"
-PEERING_VERSION = "v1"
+log = logging.getLogger(__name__)
+
 _PATTERN_CHARS = frozenset("*?[],!")
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def is_namespace_pattern(namespace: str) -> bool:
@@ -21,34 +25,18 @@ def is_namespace_pattern(namespace: str) -> bool:
     return any(char in _PATTERN_CHARS for char in namespace)
 
 
-def ensure_peering_object(name: str, namespace: str | None, kubeconfig: str | None = None) -> None:
-    """Create kopf's peering object ``name`` unless it exists: a ClusterKopfPeering, or a KopfPeering in ``namespace``.
-
-    kopf never creates it, and with a mandatory peering an operator whose object is missing stays paused forever.
-    Raises a RuntimeError that names the fix when the peering CRDs are not installed.
-    """
-    from kubernetes import client as k8s
-
-    from mediagen.kube.client import load_api_client
-
-    kind, plural = ("KopfPeering", "kopfpeerings") if namespace else ("ClusterKopfPeering", "clusterkopfpeerings")
-    body = {"apiVersion": f"{PEERING_GROUP}/{PEERING_VERSION}", "kind": kind, "metadata": {"name": name}}
+def lease_namespace(
+    settings: Settings, watched: str | None, pod_namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE
+) -> str:
+    """Where the Lease lives: as configured, else the one watched namespace, else the pod's own, else default."""
+    if settings.lease_namespace:
+        return settings.lease_namespace
+    if watched and not is_namespace_pattern(watched):
+        return watched
     try:
-        with load_api_client(kubeconfig) as api_client:
-            api = k8s.CustomObjectsApi(api_client)
-            if namespace:
-                api.create_namespaced_custom_object(PEERING_GROUP, PEERING_VERSION, namespace, plural, body)
-            else:
-                api.create_cluster_custom_object(PEERING_GROUP, PEERING_VERSION, plural, body)
-    except k8s.ApiException as exc:
-        if exc.status == 409:
-            return  # another replica (or an earlier start) created it
-        if exc.status == 404:
-            raise RuntimeError(
-                f"the {plural}.{PEERING_GROUP} CRD is not installed; install kopf's peering CRDs "
-                "(Helm: peering.enabled=true) or run without --peering"
-            ) from None
-        raise RuntimeError(f"cannot create the {kind} {name!r}: HTTP {exc.status} {exc.reason}") from None
+        return pod_namespace_file.read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def run_operator(
@@ -56,16 +44,13 @@ def run_operator(
     namespace: str | None = None,
     liveness: str | None = None,
     verbose: bool = False,
-    peering: str | None = None,
-    priority: int | None = None,
+    leader_election: bool = False,
 ) -> int:
     """Run kopf with mediagen's handlers until SIGINT/SIGTERM.
 
-    Without ``peering``: standalone, for exactly one replica. With ``peering``: kopf peering in the named
-    ClusterKopfPeering (or KopfPeering in ``namespace``); the live peer with the highest priority works, the
-    others pause. Peers with equal priorities all pause, so each process takes a random one unless given.
-    """
-    import mediagen.controller.kopf_handlers  # noqa: F401  (registers the handlers)
+    With ``leader_election`` (or ``MEDIAGEN_LEADER_ELECTION``) the process first stands by until it holds the
+    Lease, acts only while it holds it, exits when it loses it, and releases it when it stops cleanly."""
+    import mediagen.controller.kopf_handlers  # noqa: F401  (registers the handlers before any waiting)
 
     settings = Settings()
     namespace = namespace or settings.namespace
@@ -82,25 +67,66 @@ def run_operator(
     metrics = Metrics(process_metrics=True)
     if settings.metrics_port:
         port = metrics.serve(settings.metrics_port)
-        logging.getLogger(__name__).info("serving Prometheus metrics on port %d at /metrics", port)
+        log.info("serving Prometheus metrics on port %d at /metrics", port)
     kopf_settings = kopf.OperatorSettings()
     # One exact namespace: kopf need not list namespaces nor watch CRDs (both cluster-wide), so a Role in that
     # namespace is all the operator needs. (Denied, kopf would retry each for about a minute before starting.)
     kopf_settings.scanning.disabled = namespace is not None and not is_namespace_pattern(namespace)
-    if peering:
-        if namespace and is_namespace_pattern(namespace):
-            raise SystemExit("--peering needs one namespace or all of them, not a namespace pattern")
-        ensure_peering_object(peering, namespace)
-        priority = priority if priority is not None else random.randint(1, 2**31 - 1)
-        logging.getLogger(__name__).info("peering in %r with priority %d", peering, priority)
-    kopf.run(
-        settings=kopf_settings,
-        standalone=not peering,
-        peering_name=peering or None,
-        priority=priority if peering else None,
-        clusterwide=namespace is None,
-        namespaces=[namespace] if namespace else [],
-        liveness_endpoint=liveness,
-        memo=kopf.Memo(metrics=metrics, settings=settings),
+
+    def run_kopf(**memo: Any) -> None:
+        kopf.run(
+            settings=kopf_settings,
+            standalone=True,  # the Lease decides who acts, not kopf's peering
+            clusterwide=namespace is None,
+            namespaces=[namespace] if namespace else [],
+            liveness_endpoint=liveness,
+            memo=kopf.Memo(metrics=metrics, settings=settings, **memo),
+        )
+
+    if not (leader_election or settings.leader_election):
+        run_kopf()
+        return 0
+    return _run_elected(settings, lease_namespace(settings, namespace), liveness, run_kopf)
+
+
+def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_kopf: Any) -> int:
+    """Stand by until the Lease is won, run the operator while it is held, release it after a clean stop."""
+    from mediagen.controller.create_fence import FencedGenerator
+    from mediagen.controller.election import new_identity
+    from mediagen.controller.elector import LeaderElector, Leadership
+    from mediagen.controller.standby import StandbyServer, liveness_endpoint
+    from mediagen.kube.client import load_api_client
+    from mediagen.kube.lease import KubernetesLeaseStore
+
+    timing = settings.lease_timing()
+    identity = new_identity(settings.pod_name)
+    store = KubernetesLeaseStore(load_api_client(), namespace, settings.lease_name, timeout=timing.retry_period)
+    elector = LeaderElector(store, identity, timing)
+    log.info(
+        "leader election on the Lease %s as %s (lease %d s, renew deadline %g s, retry %g s)",
+        store.describe(),
+        identity,
+        timing.lease_duration,
+        timing.renew_deadline,
+        timing.retry_period,
     )
-    return 0
+
+    def status() -> dict[str, str]:
+        return {"role": "standby", "identity": identity, "leader": elector.leader}
+
+    webhook_port = settings.webhook_port if not settings.use_mock else 0
+    endpoint = liveness_endpoint(liveness) if liveness else None
+    standby = StandbyServer(endpoint, webhook_port, settings.webhook_bind_address, status).start()
+    try:
+        if not elector.acquire():
+            return 0
+    finally:
+        standby.stop()
+    leadership = Leadership(elector)
+    leadership.start()
+    run_kopf(fence=lambda generator: FencedGenerator(generator, elector.remaining, timing.create_margin))
+    # kopf returned after SIGTERM/SIGINT: its workers are stopped. Release, then end at once: threads still
+    # finishing a call (an upload, a status write) must not outlive the leadership into the next leader's time.
+    leadership.finish()
+    logging.shutdown()
+    os._exit(0)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mediagen.controller.election import Timing
 
 DEFAULT_REPLICATE_BASE_URL = "https://api.replicate.com"
 # Replicate echoes the webhook URL back on every read of a prediction; its query string is how a crashed
@@ -153,12 +155,72 @@ class Settings(BaseSettings):
         description="Serve Prometheus metrics on this port (all interfaces, path /metrics); 0 serves none.",
     )
     log_format: str = Field(default="json", alias="MEDIAGEN_LOG_FORMAT", description="json or text.")
+
+    # --- Several replicas: leader election on a Lease (see mediagen.controller.election) ------------------
+    leader_election: bool = Field(
+        default=False,
+        alias="MEDIAGEN_LEADER_ELECTION",
+        description="Act only while holding the Lease MEDIAGEN_LEASE_NAME; replicas without it stand by.",
+    )
+    lease_name: str = Field(
+        default="mediagen-operator",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        alias="MEDIAGEN_LEASE_NAME",
+        description="Name of the coordination.k8s.io Lease the replicas elect their leader with.",
+    )
+    lease_namespace: str | None = Field(
+        default=None,
+        alias="MEDIAGEN_LEASE_NAMESPACE",
+        description="Namespace of the Lease; unset: the watched namespace, else the pod's own, else default.",
+    )
+    lease_duration_seconds: int = Field(
+        default=10,
+        ge=2,
+        le=3600,
+        alias="MEDIAGEN_LEASE_DURATION_SECONDS",
+        description="How long a standby waits, from the leader's last renewal it saw, before taking over.",
+    )
+    lease_renew_deadline_seconds: float = Field(
+        default=7.0,
+        gt=0,
+        alias="MEDIAGEN_LEASE_RENEW_DEADLINE_SECONDS",
+        description="A leader that could not renew for this long exits; less than the lease duration.",
+    )
+    lease_retry_period_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        alias="MEDIAGEN_LEASE_RETRY_PERIOD_SECONDS",
+        description="Seconds between renewals and between a standby's looks at the Lease; less than the deadline.",
+    )
+    pod_name: str | None = Field(
+        default=None, alias="POD_NAME", description="This pod's name (downward API): the Lease holder's identity."
+    )
     log_level: str = Field(default="INFO", alias="MEDIAGEN_LOG_LEVEL", description="Python log level.")
 
     @field_validator("replicate_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> Settings:
+        self.lease_timing()  # raises a ValueError that names the variables, which pydantic reports
+        return self
+
+    def lease_timing(self) -> Timing:
+        """The leader election's timing; a combination that cannot be safe raises a ValueError naming it."""
+        try:
+            return Timing(
+                lease_duration=self.lease_duration_seconds,
+                renew_deadline=self.lease_renew_deadline_seconds,
+                retry_period=self.lease_retry_period_seconds,
+            )
+        except ValueError as err:
+            raise ValueError(
+                "MEDIAGEN_LEASE_DURATION_SECONDS > MEDIAGEN_LEASE_RENEW_DEADLINE_SECONDS > "
+                f"MEDIAGEN_LEASE_RETRY_PERIOD_SECONDS is needed: {err}"
+            ) from None
 
     @cached_property
     def use_mock(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -93,15 +94,22 @@ def build_store(settings: Settings) -> ObjectStore:
 
 
 async def build_runtime(
-    settings: Settings, *, kubeconfig: str | None = None, metrics: Metrics | None = None
+    settings: Settings,
+    *,
+    kubeconfig: str | None = None,
+    metrics: Metrics | None = None,
+    fence: Callable[[Generator], Generator] | None = None,
 ) -> Runtime:
-    """Everything the operator needs, built inside the running event loop (async clients bind to it)."""
+    """Everything the operator needs, built inside the running event loop (async clients bind to it).
+
+    ``fence`` wraps the backend closest to its calls (inside the rate limits, whose waiting comes first): with
+    leader election it holds a create back while the leadership runs short (:mod:`.create_fence`)."""
     metrics = metrics or Metrics()
     api_client = await asyncio.to_thread(load_api_client, kubeconfig)
     backend = build_generator(settings, metrics)
     webhooks = await webhook_config(settings, backend)
     generator = RateLimitedGenerator(
-        backend,
+        fence(backend) if fence else backend,
         requests=paced(settings.replicate_requests_per_second),
         creates=paced(settings.replicate_creates_per_second),
     )
