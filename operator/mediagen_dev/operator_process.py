@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -20,8 +20,10 @@ from typing import Self
 class OperatorProcess:
     """``python -m mediagen.cli operator`` with a given environment; logs go to ``log_path``."""
 
-    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
         self.kubeconfig = kubeconfig
+        self.args = list(args)
+        """Extra arguments of ``mediagen operator`` (e.g. ``--liveness=…``)."""
         self.env = {**os.environ, **env, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -39,7 +41,7 @@ class OperatorProcess:
         with self.log_path.open("ab") as log:
             log.write(f"\n===== operator start #{self.starts + 1} =====\n".encode())
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "mediagen.cli", "operator"],
+                [sys.executable, "-m", "mediagen.cli", "operator", *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -131,6 +131,9 @@ def test_schema_rejects_a_misspelled_key(helm: Helm, key: str, misspelled: str) 
         ({"image.pullPolicy": "Sometimes"}, "/image/pullPolicy"),
         ({"settings.logFormat": "xml"}, "/settings/logFormat"),
         ({"r2.presignTtlSeconds": "9999999"}, "/r2/presignTtlSeconds"),
+        ({"operator.leaderElection.leaseDurationSeconds": "1"}, "/operator/leaderElection/leaseDurationSeconds"),
+        ({"operator.leaderElection.retryPeriodSeconds": "0"}, "/operator/leaderElection/retryPeriodSeconds"),
+        ({"operator.leaderElection.renewDeadlineSeconds": "-1"}, "/operator/leaderElection/renewDeadlineSeconds"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: str) -> None:
@@ -142,7 +145,14 @@ def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: 
     ("values", "message"),
     [
         ({"r2.existingSecret": "r2"}, "also set r2.accountId"),
-        ({"operator.replicas": "2", "operator.watchNamespace": "team-*"}, "not a pattern"),
+        (
+            {"operator.replicas": "2", "operator.leaderElection.renewDeadlineSeconds": "10"},
+            "needs leaseDurationSeconds > renewDeadlineSeconds > retryPeriodSeconds",
+        ),
+        (
+            {"operator.leaderElection.enabled": "true", "operator.leaderElection.retryPeriodSeconds": "7"},
+            "needs leaseDurationSeconds > renewDeadlineSeconds > retryPeriodSeconds",
+        ),
         ({"serviceMonitor.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
         ({"prometheusRule.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
         ({"operator.webhooks.enabled": "true"}, "set replicate.webhookUrl"),
@@ -226,13 +236,14 @@ def test_settings_are_environment_variables_the_code_reads(
     assert set(config) <= known, f"unknown settings: {set(config) - known}"
     for deployment in of_kind(objects, "Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            names = {item["name"] for item in container.get("env", [])} - {"POD_ID", "S3_IGNORE_SUBDOMAIN_BUCKETNAME"}
+            names = {item["name"] for item in container.get("env", [])} - {"S3_IGNORE_SUBDOMAIN_BUCKETNAME"}
             reads = env_names(GatewaySettings, "MEDIAGEN_GATEWAY_") if container["name"] == "gateway" else known
             assert names <= reads, f"{container['name']}: unknown variables {names - reads}"
     for name, value in config.items():
         monkeypatch.setenv(name, value)
     settings = Settings()  # the values parse as the operator will parse them
     assert settings.max_output_bytes == 5 * 1024**3 and settings.max_inflight == 200
+    assert settings.leader_election is (value_set == "all-features")
     assert settings.output_allowed_hosts == ["replicate.delivery", "*.replicate.delivery"]
 
 
@@ -253,36 +264,59 @@ def test_webhooks_are_received_behind_a_service_only_when_enabled(helm: Helm) ->
     }
 
 
-def test_peering_is_on_exactly_when_several_replicas_run(helm: Helm) -> None:
+def test_leader_election_is_on_exactly_when_asked_for_or_several_replicas_run(helm: Helm) -> None:
     single = helm.template()
-    container = one(single, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
-    assert not [arg for arg in container["args"] if arg.startswith("--peering")]
-    assert not of_kind(single, "CustomResourceDefinition")
-    assert "kopf.dev" not in json.dumps(one(single, "ClusterRole", "-operator")["rules"])
+    assert "MEDIAGEN_LEADER_ELECTION" not in one(single, "ConfigMap", "-operator")["data"]
+    assert one(single, "Deployment", "-operator")["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [role for role in of_kind(single, "Role") if role["metadata"]["name"].endswith("-leader-election")]
+    assert "kopf.dev" not in json.dumps(single) and "coordination.k8s.io" not in json.dumps(single)
 
-    several = helm.template(set_values={"operator.replicas": "3"})
-    deployment = one(several, "Deployment", "-operator")["spec"]
-    assert "--peering=mediagen" in deployment["template"]["spec"]["containers"][0]["args"]
-    assert deployment["strategy"]["type"] == "RollingUpdate"
-    (crd,) = of_kind(several, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "clusterkopfpeerings.kopf.dev" and crd["spec"]["scope"] == "Cluster"
-    rules = one(several, "ClusterRole", "-operator")["rules"]
-    assert {
-        "apiGroups": ["kopf.dev"],
-        "resources": ["clusterkopfpeerings"],
-        "verbs": ["list", "watch", "create"],
-    } in rules
-    assert {
-        "apiGroups": ["kopf.dev"],
-        "resources": ["clusterkopfpeerings"],
-        "resourceNames": ["mediagen"],
-        "verbs": ["get", "patch"],
-    } in rules
+    for values in ({"operator.replicas": "3"}, {"operator.leaderElection.enabled": "true"}):
+        objects = helm.template(namespace="media-system", set_values=values)
+        config = one(objects, "ConfigMap", "-operator")["data"]
+        assert {k: v for k, v in config.items() if "LEASE" in k or "LEADER" in k} == {
+            "MEDIAGEN_LEADER_ELECTION": "true",
+            "MEDIAGEN_LEASE_NAME": "mediagen-operator",
+            "MEDIAGEN_LEASE_NAMESPACE": "media-system",
+            "MEDIAGEN_LEASE_DURATION_SECONDS": "10",
+            "MEDIAGEN_LEASE_RENEW_DEADLINE_SECONDS": "7",
+            "MEDIAGEN_LEASE_RETRY_PERIOD_SECONDS": "2",
+        }
+        deployment = one(objects, "Deployment", "-operator")["spec"]
+        assert deployment["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+        container = deployment["template"]["spec"]["containers"][0]
+        assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+        assert "readinessProbe" not in container  # a standby not Ready would stall every rolling update
+        role = one(objects, "Role", "-operator-leader-election")
+        assert role["metadata"]["namespace"] == "media-system"
+        assert role["rules"] == [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["mediagen-operator"],
+                "verbs": ["get", "update"],
+            },
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ]
+        binding = one(objects, "RoleBinding", "-operator-leader-election")
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "mediagen-operator", "namespace": "media-system"}
+        ]
+        assert "coordination.k8s.io" not in json.dumps(one(objects, "ClusterRole", "-operator")["rules"])
 
-    namespaced = helm.template(set_values={"operator.replicas": "2", "operator.watchNamespace": "media"})
-    (crd,) = of_kind(namespaced, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "kopfpeerings.kopf.dev" and crd["spec"]["scope"] == "Namespaced"
-    assert "kopfpeerings" in json.dumps(one(namespaced, "Role", "-operator")["rules"])
+
+def test_one_watched_namespace_and_a_pattern_both_work_with_several_replicas(helm: Helm) -> None:
+    # The Lease lives in the release namespace, whatever the operator watches.
+    for watched in ("media", "team-*"):
+        objects = helm.template(
+            namespace="sys", set_values={"operator.replicas": "2", "operator.watchNamespace": watched}
+        )
+        assert one(objects, "ConfigMap", "-operator")["data"]["MEDIAGEN_LEASE_NAMESPACE"] == "sys"
+        assert one(objects, "Role", "-operator-leader-election")["metadata"]["namespace"] == "sys"
 
 
 def test_single_namespace_install_grants_nothing_cluster_wide(helm: Helm) -> None:

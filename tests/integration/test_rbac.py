@@ -233,7 +233,7 @@ def test_cluster_wide_operator_may_do_only_what_it_uses(
             (False, "list", "namespaces", ()),  # all namespaces: no need to list them
             (False, "create", "customresourcedefinitions", ()),
             (False, "update", "events", other),
-            (False, "create", "clusterkopfpeerings.kopf.dev", ()),  # one replica: no peering
+            (False, "create", "leases.coordination.k8s.io", own),  # one replica: no leader election
             # No way to grant itself more.
             (False, "create", "rolebindings.rbac.authorization.k8s.io", other),
             (False, "escalate", "clusterroles.rbac.authorization.k8s.io", ()),
@@ -275,29 +275,78 @@ def test_single_namespace_operator_may_not_leave_its_namespace(
     )
 
 
-def test_peering_adds_only_its_own_object(control_plane: ControlPlane, api: None, helm: Helm) -> None:
+def test_leader_election_adds_only_its_own_lease(
+    control_plane: ControlPlane, api: None, helm: Helm, other_namespace: str
+) -> None:
     tag = uuid.uuid4().hex[:6]
     namespace = f"rbac-{tag}-sys"
     control_plane.create_namespace(namespace)
-    templates = [*RBAC_TEMPLATES, "templates/peering-crd.yaml"]
-    objects = helm.template(f"rbac-{tag}", namespace, set_values={"operator.replicas": "2"}, show_only=templates)
-    install_rbac(control_plane, objects)  # with the peering CRD, so that can-i knows its resources
-    control_plane.wait_crd_established("clusterkopfpeerings.kopf.dev")
+    objects = helm.template(f"rbac-{tag}", namespace, set_values={"operator.replicas": "2"}, show_only=RBAC_TEMPLATES)
+    install_rbac(control_plane, objects)
     user = sa_user(namespace, service_account(objects, "-operator"))
-    peerings = "clusterkopfpeerings.kopf.dev"
+    (lease,) = next(o for o in objects if o["metadata"]["name"].endswith("-leader-election"))["rules"][0][
+        "resourceNames"
+    ]
+    own, other = ("-n", namespace), ("-n", other_namespace)
+    leases = "leases.coordination.k8s.io"
     check_can_i(
         control_plane,
         user,
         [
-            (True, "list", peerings, ()),
-            (True, "watch", peerings, ()),
-            (True, "create", peerings, ()),
-            (True, "patch", f"{peerings}/mediagen", ()),
-            (False, "patch", f"{peerings}/someone-else", ()),
-            (False, "delete", f"{peerings}/mediagen", ()),
-            (False, "list", "kopfpeerings.kopf.dev", ("-n", namespace)),
+            (True, "get", f"{leases}/{lease}", own),
+            (True, "update", f"{leases}/{lease}", own),
+            (True, "create", leases, own),
+            # Not another Lease, not another verb, not another namespace.
+            (False, "get", f"{leases}/someone-else", own),
+            (False, "update", f"{leases}/someone-else", own),
+            (False, "patch", f"{leases}/{lease}", own),
+            (False, "delete", f"{leases}/{lease}", own),
+            (False, "list", leases, own),
+            (False, "watch", leases, own),
+            (False, "create", leases, other),
+            (False, "get", f"{leases}/{lease}", other),
+            (False, "update", f"{leases}/{lease}", ("-n", "kube-system")),
+            # Nothing of kopf's peering is left.
+            (False, "create", "clusterkopfpeerings.kopf.dev", ()),
         ],
     )
+
+
+def test_create_cannot_be_limited_to_a_lease_name(control_plane: ControlPlane, api: None) -> None:
+    """Why the chart grants create on Leases without a name: a rule naming the Lease does not allow creating it."""
+    namespace = f"rbac-{uuid.uuid4().hex[:6]}-named"
+    control_plane.create_namespace(namespace)
+    user = sa_user(namespace, "candidate")
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "named-create", "namespace": namespace},
+        "rules": [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["the-lease"],
+                "verbs": ["create", "get", "update"],
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "named-create", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "named-create"},
+        "subjects": [{"kind": "ServiceAccount", "name": "candidate", "namespace": namespace}],
+    }
+    install_rbac(control_plane, [role, binding])
+    deadline = time.monotonic() + 30  # the role is in effect (RBAC is read from a cache) ...
+    while not can_i(control_plane, user, "get", "leases.coordination.k8s.io/the-lease", "-n", namespace):
+        assert time.monotonic() < deadline, "the Role never took effect"
+        time.sleep(0.2)
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "the-lease"}, "spec": {}}
+    created = control_plane.kubectl(
+        "create", "-n", namespace, f"--as={user}", "-f", "-", input=json.dumps(lease), check=False
+    )
+    assert created.returncode != 0 and "forbidden" in created.stderr, created.stderr  # ... and still no create
 
 
 # --- the gateway ------------------------------------------------------------------------------------------------

@@ -75,9 +75,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when kopf peering is on: asked for, or needed because several replicas run. */}}
-{{- define "mediagen.peering" -}}
-{{- if or .Values.peering.enabled (gt (int .Values.operator.replicas) 1) -}}true{{- end -}}
+{{/* "true" when the operators elect a leader on a Lease: asked for, or needed because several replicas run. */}}
+{{- define "mediagen.leaderElection" -}}
+{{- if or .Values.operator.leaderElection.enabled (gt (int .Values.operator.replicas) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Lease the replicas elect their leader on, in the release namespace. */}}
+{{- define "mediagen.leaseName" -}}
+{{- printf "%s-operator" (include "mediagen.fullname" .) -}}
 {{- end -}}
 
 {{/* "true" when the in-memory demo store replaces R2. */}}
@@ -95,8 +100,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.r2.existingSecret (not (or .Values.r2.accountId .Values.r2.endpointUrl)) -}}
 {{- fail "r2.existingSecret is set: also set r2.accountId (Cloudflare R2) or r2.endpointUrl (any S3-compatible store)" -}}
 {{- end -}}
-{{- if and (include "mediagen.peering" .) (eq (include "mediagen.watchMode" .) "pattern") -}}
-{{- fail "operator.replicas > 1 (kopf peering) needs operator.watchNamespace to be empty or one namespace, not a pattern" -}}
+{{- with .Values.operator.leaderElection -}}
+{{- if not (and (gt (float64 .leaseDurationSeconds) (float64 .renewDeadlineSeconds)) (gt (float64 .renewDeadlineSeconds) (float64 .retryPeriodSeconds))) -}}
+{{- fail "operator.leaderElection needs leaseDurationSeconds > renewDeadlineSeconds > retryPeriodSeconds: the difference between the first two is the time a stopping leader's last requests have to land" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not (or .Values.operator.metrics.enabled .Values.gateway.enabled)) -}}
 {{- fail "serviceMonitor.enabled has nothing to scrape: it needs operator.metrics.enabled (or gateway.enabled)" -}}

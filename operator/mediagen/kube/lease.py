@@ -151,7 +151,10 @@ class KubernetesLeaseStore:
                 raise _NotFound from None
             if err.status == 409:
                 raise LeaseConflict(f"{verb} Lease {self.describe()}: HTTP 409 {err.reason}") from None
-            raise LeaseError(f"{verb} Lease {self.describe()}: HTTP {err.status} {err.reason}") from None
+            detail = _status_message(err.body)
+            raise LeaseError(
+                f"{verb} Lease {self.describe()}: HTTP {err.status} {err.reason}{f': {detail}' if detail else ''}"
+            ) from None
         except Exception as err:  # timeouts, refused connections, unreadable answers
             raise LeaseError(f"{verb} Lease {self.describe()}: {type(err).__name__}: {str(err)[:200]}") from None
         return result
@@ -159,3 +162,12 @@ class KubernetesLeaseStore:
 
 class _NotFound(Exception):
     pass
+
+
+def _status_message(body: object) -> str:
+    """The API server's own explanation (a Status object's message: who may not do what, which policy refused)."""
+    try:
+        message = json.loads(body)["message"] if isinstance(body, (str, bytes)) else ""
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return str(message)[:300]
