@@ -13,6 +13,16 @@ argument, which rests on local monotonic clocks only:
   any candidate may take over. Writes are guarded by resourceVersion, so of two candidates only one takes it.
 * A leader whose time is up exits the process (:mod:`mediagen.controller.elector`); a restart is cheap because
   all state is in the resources.
+
+So two replicas never act at the same moment, and the longest either may be *affected* by the other is a request
+the old leader sent before its deadline that lands late: the gap (3 s with the defaults) covers a Kubernetes write,
+and a create on Replicate, sent only while :attr:`Timing.create_margin` is left (:mod:`.create_fence`), has
+``create_margin + gap`` (5.5 s). The resources make a late arrival harmless beyond that in most cases: every create
+follows the pending-create marker, a metadata patch guarded by resourceVersion, so of two replicas writing it for
+the same attempt only one succeeds; a replica that did not write the marker itself looks the prediction up by its
+correlation marker on Replicate before it creates one. What remains is a create that reaches Replicate after the new
+leader looked (a second prediction) and a status write held up for longer than the gap (status patches are merge
+patches, not guarded by resourceVersion): both need a request delayed by seconds on its way.
 """
 
 from __future__ import annotations
