@@ -48,16 +48,16 @@ class Timing:
 
     def __post_init__(self) -> None:
         if self.retry_period <= 0:
-            raise ValueError(f"the retry period must be positive (got {self.retry_period})")
+            raise ValueError(f"the retry period must be positive (got {self.retry_period:g})")
         if not self.retry_period < self.renew_deadline:
             raise ValueError(
-                f"the renew deadline ({self.renew_deadline} s) must be longer than the retry period "
-                f"({self.retry_period} s), or a single late renewal would end the leadership"
+                f"the renew deadline ({self.renew_deadline:g} s) must be longer than the retry period "
+                f"({self.retry_period:g} s), or a single late renewal would end the leadership"
             )
         if not self.renew_deadline < self.lease_duration:
             raise ValueError(
-                f"the lease duration ({self.lease_duration} s) must be longer than the renew deadline "
-                f"({self.renew_deadline} s): the difference is the time a stopping leader has to finish"
+                f"the lease duration ({self.lease_duration:g} s) must be longer than the renew deadline "
+                f"({self.renew_deadline:g} s): the difference is the time a stopping leader has to finish"
             )
 
     @property
