@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def run_operator(
     return _run_elected(settings, lease_namespace(settings, namespace), liveness, run_kopf)
 
 
-def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_kopf: Any) -> int:
+def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_kopf: Callable[..., None]) -> int:
     """Stand by until the Lease is won, run the operator while it is held, release it after a clean stop."""
     from mediagen.controller.create_fence import FencedGenerator
     from mediagen.controller.election import new_identity
@@ -111,12 +112,12 @@ def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_k
         timing.retry_period,
     )
 
-    def status() -> dict[str, str]:
+    def standby_status() -> dict[str, str]:
         return {"role": "standby", "identity": identity, "leader": elector.leader}
 
     webhook_port = settings.webhook_port if not settings.use_mock else 0
     endpoint = liveness_endpoint(liveness) if liveness else None
-    standby = StandbyServer(endpoint, webhook_port, settings.webhook_bind_address, status).start()
+    standby = StandbyServer(endpoint, webhook_port, settings.webhook_bind_address, standby_status).start()
     try:
         if not elector.acquire():
             return 0
@@ -124,9 +125,14 @@ def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_k
         standby.stop()
     leadership = Leadership(elector)
     leadership.start()
-    run_kopf(fence=lambda generator: FencedGenerator(generator, elector.remaining, timing.create_margin))
-    # kopf returned after SIGTERM/SIGINT: its workers are stopped. Release, then end at once: threads still
+    exit_status = 0
+    try:
+        run_kopf(fence=lambda generator: FencedGenerator(generator, elector.remaining, timing.create_margin))
+    except Exception:
+        log.exception("the operator stopped with an error")
+        exit_status = 1
+    # kopf returned (SIGTERM/SIGINT, or an error): its workers are stopped. Release, then end at once: threads still
     # finishing a call (an upload, a status write) must not outlive the leadership into the next leader's time.
     leadership.finish()
     logging.shutdown()
-    os._exit(0)
+    os._exit(exit_status)
