@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     """What went wrong or deserves a word, in plain sentences."""
     seconds: float = 0.0
+    at: str = ""
+    """When the scenario ran (ISO 8601); a report merged from several runs keeps each scenario's own."""
 
 
 def combine(outcomes: list[Outcome], *, scale: str, started: dt.datetime, seconds: float) -> dict[str, Any]:
@@ -68,6 +70,7 @@ def combine(outcomes: list[Outcome], *, scale: str, started: dt.datetime, second
             outcome.name: {
                 "survived": outcome.survived,
                 "seconds": round(outcome.seconds, 1),
+                "at": outcome.at or started.isoformat(timespec="seconds"),
                 **outcome.headline,
                 "details": outcome.details,
                 "notes": outcome.notes,
@@ -75,6 +78,40 @@ def combine(outcomes: list[Outcome], *, scale: str, started: dt.datetime, second
             for outcome in outcomes
         },
     }
+
+
+def stored_outcomes(report: Mapping[str, Any]) -> dict[str, Outcome]:
+    """The scenarios of a written report as outcomes again, so a run of some scenarios can keep the others'."""
+    outcomes = {}
+    for name, stored in (report.get("scenarios") or {}).items():
+        outcomes[name] = Outcome(
+            name=name,
+            survived=bool(stored.get("survived")),
+            headline={key: stored[key] for key in HEADLINE_KEYS if key in stored},
+            details=dict(stored.get("details") or {}),
+            notes=list(stored.get("notes") or []),
+            seconds=float(stored.get("seconds") or 0.0),
+            at=str(stored.get("at") or report.get("started") or ""),
+        )
+    return outcomes
+
+
+def merged(
+    previous: Mapping[str, Any], fresh: Mapping[str, Outcome], *, scale: str, order: Sequence[str]
+) -> list[Outcome]:
+    """The outcomes of a run of some scenarios (``fresh``) plus the others of an earlier report at the same scale,
+    in the runner's order. A report at another scale contributes nothing: its numbers do not compare."""
+    kept = stored_outcomes(previous) if previous.get("scale") == scale else {}
+    return [fresh.get(name) or kept[name] for name in order if name in fresh or name in kept]
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A written report, or an empty dict when there is none (or it cannot be read)."""
+    try:
+        report: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return report
 
 
 def write(report: Mapping[str, Any], path: Path) -> None:

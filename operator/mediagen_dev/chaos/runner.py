@@ -14,7 +14,7 @@ from typing import Any
 
 from mediagen_dev.chaos import abuse, controlplane, failover, fuzz, kills, outages, secrets
 from mediagen_dev.chaos.chaos_stack import Stack
-from mediagen_dev.chaos.results import Outcome, combine, write
+from mediagen_dev.chaos.results import Outcome, combine, load, merged, write
 from mediagen_dev.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
 def run_one(name: str, stack: Stack, scale: str) -> Outcome:
     """Run one scenario; a scenario that breaks is reported as not survived, with its traceback."""
     scenario = SCENARIOS[name]
-    began = time.monotonic()
+    began, started = time.monotonic(), dt.datetime.now(dt.UTC)
     log.info("scenario %s (%s) starting", name, scale)
     try:
         outcome = scenario.run(stack, scenario.full if scale == "full" else scenario.small)
@@ -58,6 +58,7 @@ def run_one(name: str, stack: Stack, scale: str) -> Outcome:
             details={"traceback": traceback.format_exc()[-3000:]},
             seconds=time.monotonic() - began,
         )
+    outcome.at = started.isoformat(timespec="seconds")
     log.info(
         "scenario %s: %s in %.0f s %s",
         name,
@@ -71,18 +72,22 @@ def run_one(name: str, stack: Stack, scale: str) -> Outcome:
 def run(
     scale: str, *, out: Path = DEFAULT_OUT, only: Sequence[str] = (), workdir: Path | None = None
 ) -> dict[str, Any]:
-    """Run the scenarios (all, or ``only`` these) at ``scale`` and write the report to ``out``."""
+    """Run the scenarios (all, or ``only`` these) at ``scale`` and write the report to ``out``.
+
+    With ``only``, the other scenarios of a report already at ``out`` for the same scale are kept as they were
+    (each with the time it ran), and the headline is summed over all of them again."""
     unknown = set(only) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mediagen-chaos-"))
     started, began = dt.datetime.now(dt.UTC), time.monotonic()
     log.info("chaos run (%s) in %s", scale, workdir)
-    outcomes = []
+    fresh = {}
     with Stack.running(workdir) as stack:
         for name in SCENARIOS:
             if not only or name in only:
-                outcomes.append(run_one(name, stack, scale))
+                fresh[name] = run_one(name, stack, scale)
+    outcomes = merged(load(out) if only else {}, fresh, scale=scale, order=list(SCENARIOS))
     report = combine(outcomes, scale=scale, started=started, seconds=time.monotonic() - began)
     report["workdir"] = str(workdir)
     write(report, out)
