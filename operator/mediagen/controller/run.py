@@ -101,7 +101,9 @@ def _run_elected(settings: Settings, namespace: str, liveness: str | None, run_k
 
     timing = settings.lease_timing()
     identity = new_identity(settings.pod_name)
-    store = KubernetesLeaseStore(load_api_client(), namespace, settings.lease_name, timeout=timing.retry_period)
+    # A slow answer is still worth having while there is slack before the deadline; the watchdog keeps that.
+    timeout = timing.renew_deadline - timing.retry_period
+    store = KubernetesLeaseStore(load_api_client(), namespace, settings.lease_name, timeout=timeout)
     elector = LeaderElector(store, identity, timing)
     log.info(
         "leader election on the Lease %s as %s (lease %d s, renew deadline %g s, retry %g s)",
