@@ -96,13 +96,14 @@ def stored_outcomes(report: Mapping[str, Any]) -> dict[str, Outcome]:
     return outcomes
 
 
-def merged(
-    previous: Mapping[str, Any], fresh: Mapping[str, Outcome], *, scale: str, order: Sequence[str]
-) -> list[Outcome]:
-    """The outcomes of a run of some scenarios (``fresh``) plus the others of an earlier report at the same scale,
-    in the runner's order. A report at another scale contributes nothing: its numbers do not compare."""
+def merged(previous: Mapping[str, Any], fresh: Sequence[Outcome], *, scale: str) -> list[Outcome]:
+    """The outcomes of a run of some scenarios (``fresh``) in place of theirs in an earlier report at the same
+    scale, the others kept; new ones at the end. A report at another scale contributes nothing: its numbers do
+    not compare."""
     kept = stored_outcomes(previous) if previous.get("scale") == scale else {}
-    return [fresh.get(name) or kept[name] for name in order if name in fresh or name in kept]
+    replacing = {outcome.name: outcome for outcome in fresh}
+    outcomes = [replacing.pop(name, outcome) for name, outcome in kept.items()]
+    return outcomes + list(replacing.values())
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -82,12 +82,12 @@ def run(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mediagen-chaos-"))
     started, began = dt.datetime.now(dt.UTC), time.monotonic()
     log.info("chaos run (%s) in %s", scale, workdir)
-    fresh = {}
+    fresh = []
     with Stack.running(workdir) as stack:
         for name in SCENARIOS:
             if not only or name in only:
-                fresh[name] = run_one(name, stack, scale)
-    outcomes = merged(load(out) if only else {}, fresh, scale=scale, order=list(SCENARIOS))
+                fresh.append(run_one(name, stack, scale))
+    outcomes = merged(load(out), fresh, scale=scale) if only else fresh
     report = combine(outcomes, scale=scale, started=started, seconds=time.monotonic() - began)
     report["workdir"] = str(workdir)
     write(report, out)
