@@ -1,5 +1,5 @@
 # The two commands of the README: `make dev` (everything locally, embedded defaults) and `make test`.
-.PHONY: uv dev test test-unit test-integration lint crd controlplane helm kind-e2e bench chaos
+.PHONY: uv dev test test-unit test-integration lint crd controlplane helm checks kind-e2e bench chaos
 
 # uv from PATH, or the pinned uv installed on first use into ~/.cache/mediagen (hack/uv.sh): both commands work
 # on a machine with nothing but python3, Go and make.
@@ -40,6 +40,11 @@ controlplane:
 # Build the pinned helm (Go module proxy) into ~/.cache/mediagen unless it is there; prints its path.
 helm:
 	hack/build-helm.sh
+
+# Build kstatus, Argo CD's health code (argocd-health) and promtool, the real tools the tests judge GitOps health
+# and alerts with, in one go build (hack/tools/checks) into ~/.cache/mediagen unless there; prints their folder.
+checks:
+	hack/build-checks.sh
 
 # kind cluster + image + chart in mock mode + an example to Succeeded (needs Docker, kind, kubectl).
 kind-e2e:

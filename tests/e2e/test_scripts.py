@@ -26,7 +26,7 @@ def shellcheck() -> str:
 
 def test_there_are_scripts() -> None:
     names = {script.name for script in SCRIPTS}
-    assert {"build-controlplane.sh", "build-helm.sh", "kind-e2e.sh"} <= names
+    assert {"build-controlplane.sh", "build-helm.sh", "build-checks.sh", "kind-e2e.sh"} <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: str(path.relative_to(ROOT)))

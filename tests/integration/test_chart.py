@@ -319,6 +319,57 @@ def test_one_watched_namespace_and_a_pattern_both_work_with_several_replicas(hel
         assert one(objects, "Role", "-operator-leader-election")["metadata"]["namespace"] == "sys"
 
 
+def operator_affinity(helm: Helm, values: dict[str, str]) -> dict[str, Any] | None:
+    deployment = one(helm.template(set_values=values), "Deployment", "-operator")
+    affinity: dict[str, Any] | None = deployment["spec"]["template"]["spec"].get("affinity")
+    return affinity
+
+
+def test_several_replicas_prefer_different_nodes_by_default(helm: Helm) -> None:
+    """A standby on the active replica's node dies with it: spread them unless told otherwise."""
+    assert operator_affinity(helm, {}) is None  # one replica: nothing to spread
+    own_pods = {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "mediagen",
+                "app.kubernetes.io/instance": "mediagen",
+                "app.kubernetes.io/component": "operator",
+            }
+        },
+    }
+    assert operator_affinity(helm, {"operator.replicas": "2"}) == {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": own_pods}]
+        }
+    }
+    assert operator_affinity(helm, {"operator.replicas": "2", "operator.podAntiAffinity": "required"}) == {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [own_pods]}
+    }
+    assert operator_affinity(helm, {"operator.replicas": "2", "operator.podAntiAffinity": ""}) is None
+    # The user's own affinity replaces the rule entirely.
+    zone = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}
+                ]
+            }
+        }
+    }
+    values = {
+        "operator.replicas": "2",
+        "operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].key": "topology.kubernetes.io/zone",
+        "operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].operator": "In",
+        "operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].values[0]": "a",
+    }
+    assert operator_affinity(helm, values) == zone
+    assert "must be one of" in helm.lint(set_values={"operator.podAntiAffinity": "sometimes"}).stdout
+
+
 def test_single_namespace_install_grants_nothing_cluster_wide(helm: Helm) -> None:
     objects = helm.template(set_values={"operator.watchNamespace": "media"})
     (role,) = of_kind(objects, "Role")

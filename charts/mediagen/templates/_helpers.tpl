@@ -85,6 +85,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-operator" (include "mediagen.fullname" .) -}}
 {{- end -}}
 
+{{/* The operator pods' affinity: operator.affinity as given, else (with more than one replica) the
+     operator.podAntiAffinity preset, which spreads the replicas over nodes so a standby never shares the
+     active replica's node. Empty when there is nothing to say. */}}
+{{- define "mediagen.operatorAffinity" -}}
+{{- $preset := .Values.operator.podAntiAffinity -}}
+{{- if .Values.operator.affinity -}}
+{{ toYaml .Values.operator.affinity }}
+{{- else if and $preset (gt (int .Values.operator.replicas) 1) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "mediagen.selectorLabels" (dict "root" . "component" "operator") | fromYaml)) -}}
+podAntiAffinity:
+{{- if eq $preset "required" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    {{- list $term | toYaml | nindent 4 }}
+{{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    {{- list (dict "weight" 100 "podAffinityTerm" $term) | toYaml | nindent 4 }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* "true" when the in-memory demo store replaces R2. */}}
 {{- define "mediagen.demoStore" -}}
 {{- if not .Values.r2.existingSecret -}}true{{- end -}}

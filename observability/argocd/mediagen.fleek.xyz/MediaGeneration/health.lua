@@ -4,18 +4,43 @@
 -- Progressing (with its phase and progress), one that succeeded is Healthy, one that failed is Degraded.
 -- A generation canceled on purpose (spec.cancel, reason Canceled) is Suspended: stopped by request, it will
 -- never produce an output, but nothing is broken. Canceled by anything else (e.g. on Replicate) is Degraded.
--- Final phases never change again, so the health of a finished generation is final too.
+-- A status older than the spec (status.observedGeneration below metadata.generation) is Progressing until the
+-- operator has acted on the change.
+--
+-- Only Lua's base library is used (no string.format, no math): Argo CD opens the other libraries for a
+-- customization in argocd-cm only when resource.customizations.useOpenLibs.<group_kind> is true.
 local hs = {}
+
+-- A whole number as text: JSON numbers reach gopher-lua as floats, and tostring(42.0) is "42" there.
+local function whole(n)
+  return tostring(n - n % 1)
+end
+
 local status = obj.status
-if status == nil or status.phase == nil or status.phase == "" then
+if type(status) ~= "table" or status.phase == nil or status.phase == "" then
   hs.status = "Progressing"
   hs.message = "Waiting for the mediagen operator to pick it up"
   return hs
 end
 
+local generation = obj.metadata and obj.metadata.generation
+local observed = status.observedGeneration
+if type(generation) == "number" and type(observed) == "number" and observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the mediagen operator to act on generation " .. whole(generation) ..
+    " (the status is of generation " .. whole(observed) .. ")"
+  return hs
+end
+
 local phase = status.phase
-local reason = status.reason or phase
-local detail = status.message or ""
+local reason = status.reason
+if type(reason) ~= "string" or reason == "" then
+  reason = tostring(phase)
+end
+local detail = status.message
+if type(detail) ~= "string" then
+  detail = ""
+end
 
 local function describe(prefix)
   if detail ~= "" then
@@ -28,10 +53,10 @@ if phase == "Pending" or phase == "Running" or phase == "Uploading" then
   hs.status = "Progressing"
   local text = phase
   if type(status.progress) == "number" then
-    text = text .. " " .. string.format("%d", math.floor(status.progress)) .. "%"
+    text = text .. " " .. whole(status.progress) .. "%"
   end
-  if status.retries ~= nil and status.retries > 0 then
-    text = text .. " (retry " .. string.format("%d", math.floor(status.retries)) .. ")"
+  if type(status.retries) == "number" and status.retries > 0 then
+    text = text .. " (retry " .. whole(status.retries) .. ")"
   end
   hs.message = describe(text)
 elseif phase == "Succeeded" then
