@@ -13,12 +13,13 @@ from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate
 from mediagen_dev.fault_proxy import FaultProxy
 from mediagen_dev.s3_server import EmbeddedS3
+from tests.support.checks_fixtures import checks, checks_collection_finish
 from tests.support.controlplane_fixtures import (
     control_plane,
     namespace,
-    pytest_collection_finish,
     pytest_runtest_makereport,
 )
+from tests.support.controlplane_fixtures import pytest_collection_finish as controlplane_collection_finish
 from tests.support.stack_fixtures import (
     BUCKET,
     api,
@@ -34,13 +35,13 @@ from tests.support.stack_fixtures import (
 
 __all__ = [
     "api",
+    "checks",
     "control_plane",
     "custom_api",
     "fake_replicate",
     "mock_namespace",
     "mock_operator",
     "namespace",
-    "pytest_collection_finish",
     "pytest_runtest_makereport",
     "rep_namespace",
     "replicate_operator",
@@ -64,6 +65,12 @@ def stack(
     chaos = Stack(control_plane, s3, s3_proxy, fake_replicate, tmp_path, bucket=BUCKET)
     yield chaos
     chaos.stop_operators()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Find (or build) the binaries the selected tests need before the first one runs (minutes the first time)."""
+    controlplane_collection_finish(session)
+    checks_collection_finish(session)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

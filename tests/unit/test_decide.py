@@ -22,6 +22,7 @@ from mediagen.reconcile.state import (
     Finish,
     MarkPending,
     Memory,
+    ObserveGeneration,
     PendingCreate,
     Poll,
     Record,
@@ -47,8 +48,9 @@ def view(
     pending: int | None = None,
     deleting: bool = False,
     finalizer: bool = True,
+    generation: int = 1,
 ) -> View:
-    meta: dict[str, Any] = {"name": "gen", "namespace": "ns", "uid": "u-1", "generation": 1, "annotations": {}}
+    meta: dict[str, Any] = {"name": "gen", "namespace": "ns", "uid": "u-1", "generation": generation, "annotations": {}}
     if pending is not None:
         meta["annotations"][PENDING_ANNOTATION] = PendingCreate(pending, T0).to_annotation()
     if finalizer:
@@ -329,6 +331,18 @@ def test_final_phases_never_change(phase: str) -> None:
     v = view(spec={"cancel": True}, status={"phase": phase, "completionTime": ts(T0)})
     m = mem(prediction=pred("failed", error="(code: PA)"), failure=Failure(Kind.PERMANENT, "X", "y"))
     assert decide(v, m, NOW) == Done()
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed", "Canceled"])
+def test_a_spec_change_after_the_end_is_observed_and_changes_nothing_else(phase: str) -> None:
+    """spec.cancel set on a finished generation makes generation 2: the status must say it speaks for it (kstatus
+    reads an older observedGeneration as in progress), then nothing is left to do."""
+    finished = {"phase": phase, "completionTime": ts(T0), "observedGeneration": 1}
+    spec = {"cancel": True, "ttlSecondsAfterFinished": 60}
+    assert decide(view(spec=spec, status=finished, generation=2), Memory(), NOW) == ObserveGeneration()
+    observed = view(spec=spec, status=finished | {"observedGeneration": 2}, generation=2)
+    assert decide(observed, Memory(), NOW) == Wait(T0 + dt.timedelta(seconds=60))
+    assert decide(view(status=finished), Memory(), NOW) == Done()
 
 
 def test_ttl_after_finished_waits_then_deletes() -> None:

@@ -299,3 +299,21 @@ async def test_a_poll_answered_before_the_delivery_does_not_undo_it(store: Memor
     generator.during_poll = lambda p: worker.offer(1, finished(p))
     await asyncio.wait_for(worker.run(), timeout=5)
     assert kube.body["status"]["phase"] == "Succeeded" and generator.polls == 1
+
+
+async def test_cancel_after_the_end_is_acknowledged_in_one_write_and_changes_nothing(store: MemoryStore) -> None:
+    kube = MemoryKube(resource())
+    deps = deps_for(kube, store, MockGenerator())
+    await asyncio.wait_for(Worker(copy.deepcopy(kube.body), deps).run(), timeout=10)
+    finished = copy.deepcopy(kube.body["status"])
+    kube.body["spec"]["cancel"] = True
+    kube.body["metadata"]["generation"] = 2
+    kube.writes.clear()
+    await asyncio.wait_for(Worker(kube._bump(), deps).run(), timeout=10)
+    status = kube.body["status"]
+    assert kube.writes == ["status"] and kube.events == [("Normal", "Succeeded")]  # no event of its own
+    assert status["observedGeneration"] == 2 and {c["observedGeneration"] for c in status["conditions"]} == {2}
+    assert status["conditions"] == [c | {"observedGeneration": 2} for c in finished["conditions"]]
+    assert {k: v for k, v in status.items() if k not in ("observedGeneration", "conditions")} == {
+        k: v for k, v in finished.items() if k not in ("observedGeneration", "conditions")
+    }

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from mediagen.api import types
+from mediagen.api.conditions import initial_status
 
 CRD_NAME = f"{types.PLURAL}.{types.GROUP}"
 CRD_FILENAME = f"{types.GROUP}_{types.PLURAL}.yaml"
@@ -115,6 +116,9 @@ def _status_schema() -> dict[str, Any]:
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
     conditions["items"]["required"] = ["type", "status"]
+    # Read into every object that has no status yet (the API server applies defaults on each read, and writes
+    # nothing): a new generation shows as Pending and Reconciling before the operator's first write.
+    status["default"] = initial_status()
     return status
 
 

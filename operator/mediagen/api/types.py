@@ -186,7 +186,7 @@ TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED})
 class Condition(_Model):
     """A standard Kubernetes condition."""
 
-    type: Annotated[str, Field(description="Type of condition, e.g. Succeeded.")]
+    type: Annotated[str, Field(description="Succeeded, Ready, Reconciling or Stalled.")]
     status: Annotated[Literal["True", "False", "Unknown"], Field(description="True, False or Unknown.")]
     reason: Annotated[str, Field(default="", description="One CamelCase word saying why, for machines and alerts.")]
     message: Annotated[str, Field(default="", description="What happened, for people.")]
@@ -231,7 +231,8 @@ class StoredOutput(_Model):
 
 
 class MediaGenerationStatus(_Model):
-    """What the operator observed and did. Written only by the operator."""
+    """What the operator observed and did. Written only by the operator; until its first write, the API server
+    shows a default: phase Pending, conditions Reconciling=True, Ready=False, Succeeded=Unknown."""
 
     phase: Annotated[
         Phase | None,
@@ -244,11 +245,15 @@ class MediaGenerationStatus(_Model):
         Field(
             default_factory=list,
             description="Standard conditions. Succeeded is Unknown while in flight and True or False at the "
-            "end: wait with 'kubectl wait --for=condition=Succeeded'.",
+            "end: wait with 'kubectl wait --for=condition=Succeeded'. Beside it, the conditions kstatus (Flux, "
+            "kpt) reads: in flight Reconciling=True and Ready=False; Succeeded: Ready=True; Failed (or canceled "
+            "by anything but spec.cancel): Stalled=True and Ready=False; canceled by spec.cancel: Succeeded=False "
+            "alone. Reconciling and Stalled are present only while true.",
         ),
     ]
     observed_generation: Annotated[
-        int | None, Field(default=None, description="The metadata.generation last acted upon.")
+        int | None,
+        Field(default=None, description="The metadata.generation this status describes."),
     ]
     start_time: Annotated[dt.datetime | None, Field(default=None, description="When the first attempt started.")]
     completion_time: Annotated[

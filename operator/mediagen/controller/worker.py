@@ -39,6 +39,7 @@ from mediagen.reconcile.state import (
     Finish,
     MarkPending,
     Memory,
+    ObserveGeneration,
     PendingCreate,
     Poll,
     Record,
@@ -315,6 +316,9 @@ class Worker:
             outputs, expires = await asyncio.to_thread(resign, deps, view.status.outputs)
             await self._write_status(view, patches.urls_patch(outputs, expires))
             self._log(logging.INFO, "signed the output URLs again; they expire at %s", expires)
+        elif isinstance(step, ObserveGeneration):
+            await self._write_status(view, patches.observe_patch(view, now))
+            self._log(logging.INFO, "generation %d changes nothing: it had finished already", view.generation)
         elif isinstance(step, DeleteResource):
             await deps.kube.delete(view.namespace, view.name, view.uid)
             await self._sleep(5.0)  # the DELETED (or finalizing) event wakes us; don't spin meanwhile

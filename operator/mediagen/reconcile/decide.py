@@ -27,6 +27,7 @@ from mediagen.reconcile.state import (
     Finish,
     MarkPending,
     Memory,
+    ObserveGeneration,
     Poll,
     Record,
     Recover,
@@ -196,7 +197,11 @@ def _deleting(view: View, memory: Memory) -> Step:
 
 
 def _finished(view: View, now: dt.datetime, pacing: Pacing) -> Step:
-    """A final phase: delete it once its TTL has passed, keep its presigned URLs signed until then."""
+    """A final phase: restate it for a later spec change, delete it once its TTL has passed, keep its presigned URLs
+    signed until then."""
+    observed = view.status.observed_generation
+    if observed is not None and observed < view.generation:
+        return ObserveGeneration()  # e.g. spec.cancel set after the end: the status must speak for this generation
     ttl = view.spec.ttl_seconds_after_finished
     done_at = view.status.completion_time
     delete_at = done_at + dt.timedelta(seconds=ttl) if ttl is not None and done_at is not None else None

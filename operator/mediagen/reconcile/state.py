@@ -191,6 +191,12 @@ class RefreshURLs:
 
 
 @dataclass(frozen=True)
+class ObserveGeneration:
+    """The spec of a finished resource changed (``spec.cancel`` set after the end): nothing is left to do, and the
+    status says so for the new ``metadata.generation``, or kstatus would read it as in progress for ever."""
+
+
+@dataclass(frozen=True)
 class DeleteResource:
     """ttlSecondsAfterFinished has passed: delete the MediaGeneration."""
 
@@ -226,6 +232,7 @@ Step = (
     | ScheduleRetry
     | Finish
     | RefreshURLs
+    | ObserveGeneration
     | DeleteResource
     | Cleanup
     | ReleaseFinalizer

@@ -9,14 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mediagen.api.conditions import condition_statuses
 from mediagen.api.types import Condition, Phase, PredictionStatus, StoredOutput
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.failures import Failure
 from mediagen.reconcile.state import Memory, View
-
-SUCCEEDED_CONDITION = "Succeeded"
-
-_CONDITION_STATUS = {Phase.SUCCEEDED: "True", Phase.FAILED: "False", Phase.CANCELED: "False"}
 
 
 def _ts(value: dt.datetime | None) -> str | None:
@@ -25,18 +22,22 @@ def _ts(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def condition(view: View, status: str, reason: str, message: str, now: dt.datetime) -> dict[str, Any]:
-    """The Succeeded condition, keeping lastTransitionTime when its status does not change."""
-    previous = next((c for c in view.status.conditions if c.type == SUCCEEDED_CONDITION), None)
-    since = previous.last_transition_time if previous and previous.status == status else now
-    return Condition(
-        type=SUCCEEDED_CONDITION,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=view.generation,
-    ).to_wire() | {"lastTransitionTime": _ts(since)}
+def conditions(view: View, phase: Phase, reason: str, message: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every condition of ``phase`` (see :mod:`mediagen.api.conditions`), for ``view``'s generation.
+
+    The whole list goes into each write (a merge patch replaces lists), so conditions that no longer hold drop
+    out; each keeps its lastTransitionTime while its status stays the same."""
+    previous = {c.type: c for c in view.status.conditions}
+    written = []
+    for kind, status in condition_statuses(phase, reason).items():
+        before = previous.get(kind)
+        kept = before.last_transition_time if before is not None and before.status == status else None
+        since = kept or now
+        wire = Condition(
+            type=kind, status=status, reason=reason, message=message, observed_generation=view.generation
+        ).to_wire()
+        written.append(wire | {"lastTransitionTime": _ts(since)})
+    return written
 
 
 def prediction_status(prediction: Prediction, attempt: int) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def record_patch(view: View, prediction: Prediction, attempt: int, now: dt.datet
             "startTime": _ts(view.status.start_time or now),
             "attempts": attempt,
             "prediction": prediction_status(prediction, attempt),
-            "conditions": [condition(view, "Unknown", "Running", message, now)],
+            "conditions": conditions(view, Phase.RUNNING, "Running", message, now),
         }
     }
 
@@ -85,7 +86,7 @@ def progress_patch(
         patch["prediction"] = prediction_status(prediction, view.status.prediction.attempt)
     if phase is Phase.UPLOADING:
         patch["message"] = "copying outputs to storage"
-        patch["conditions"] = [condition(view, "Unknown", "Uploading", patch["message"], now)]
+        patch["conditions"] = conditions(view, phase, "Uploading", patch["message"], now)
     return {"status": patch}
 
 
@@ -96,14 +97,15 @@ def retry_patch(
     retries = view.status.retries + 1
     due = now + dt.timedelta(seconds=delay)
     message = f"{failure.message}; retry {retries} of {view.spec.retry.limit} in {delay:.0f}s"
+    phase = view.status.phase or Phase.PENDING
     patch: dict[str, Any] = {
-        "phase": (view.status.phase or Phase.PENDING).value,
+        "phase": phase.value,
         "reason": failure.reason,
         "message": message,
         "retries": retries,
         "nextRetryTime": _ts(due),
         "observedGeneration": view.generation,
-        "conditions": [condition(view, "Unknown", failure.reason, message, now)],
+        "conditions": conditions(view, phase, failure.reason, message, now),
     }
     if prediction is not None and view.status.prediction is not None and view.status.prediction.id == prediction.id:
         patch["prediction"] = prediction_status(prediction, view.status.prediction.attempt)
@@ -121,7 +123,7 @@ def finish_patch(
         "observedGeneration": view.generation,
         "completionTime": _ts(now),
         "startTime": _ts(view.status.start_time or now),
-        "conditions": [condition(view, _CONDITION_STATUS[phase], reason, message, now)],
+        "conditions": conditions(view, phase, reason, message, now),
     }
     prediction, attempt = memory.prediction, memory.prediction_attempt
     if prediction is not None:
@@ -145,5 +147,18 @@ def urls_patch(outputs: list[StoredOutput], expires_at: dt.datetime | None) -> d
             "outputs": [o.to_wire() for o in outputs],
             "url": outputs[0].url if outputs else "",
             "urlExpiresAt": _ts(expires_at),
+        }
+    }
+
+
+def observe_patch(view: View, now: dt.datetime) -> dict[str, Any]:
+    """A finished generation, restated for the resource's current metadata.generation (its spec changed after the
+    end in a way that changes nothing, such as a late ``spec.cancel``)."""
+    phase = view.status.phase or Phase.FAILED
+    reason, message = view.status.reason, view.status.message
+    return {
+        "status": {
+            "observedGeneration": view.generation,
+            "conditions": conditions(view, phase, reason, message, now),
         }
     }
