@@ -14,12 +14,13 @@ import pytest
 from prometheus_client import generate_latest
 
 from mediagen.api.types import Phase
-from mediagen.controller.metrics import OTHER, BoundedLabel, Metrics, model_label
+from mediagen.controller.metrics import FINAL_REASONS, OTHER, BoundedLabel, Metrics, model_label
 from mediagen.controller.worker import Worker
 from mediagen.generators.base import CreateRequest, Prediction, TransientError
 from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
 from mediagen.reconcile.decide import Pacing
+from mediagen_dev.paths import REPO_ROOT
 from tests.unit.test_worker import MemoryKube, MemoryStore, deps_for, resource
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -249,3 +250,38 @@ async def test_a_canceled_generation_posts_canceling_then_canceled() -> None:
     assert kube.events == [("Normal", "Running"), ("Normal", "Canceling"), ("Normal", "Canceled")]
     assert sample(deps.metrics, "mediagen_generations_total", phase="Canceled", reason="Canceled") == 1
     assert (kube.body["status"]["phase"], kube.body["status"]["reason"]) == ("Canceled", "Canceled")
+
+
+def test_every_final_phase_and_reason_is_exported_at_zero_from_the_start() -> None:
+    """A counter series born at 1 is invisible to rate()/increase(): the first failure after a start must count."""
+    metrics = Metrics()
+    exported = {
+        (s.labels["phase"], s.labels["reason"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "mediagen_generations"
+        for s in family.samples
+        if s.name == "mediagen_generations_total"
+    }
+    assert exported == {(phase.value, reason): 0.0 for phase, reasons in FINAL_REASONS.items() for reason in reasons}
+    metrics.finished(Phase.FAILED, "ContentFlagged")
+    assert sample(metrics, "mediagen_generations_total", phase="Failed", reason="ContentFlagged") == 1
+
+
+def test_the_final_reasons_hold_every_reason_the_code_ends_a_generation_with() -> None:
+    """Read the reasons off the product's sources: every literal reason given to a Finish, a Failure, a
+    PermanentError or a transfer error must have its series at 0 from the start."""
+    sources = {path: path.read_text() for path in (REPO_ROOT / "operator" / "mediagen").rglob("*.py")}
+    code = "\n".join(sources.values())
+    found: dict[str, set[str]] = {phase: set() for phase in ("Succeeded", "Failed", "Canceled")}
+    for phase, reason in re.findall(r'Finish\(\s*Phase\.(\w+),\s*"([A-Z]\w*)"', code):
+        found[phase.capitalize()].add(reason)
+    found["Failed"] |= set(re.findall(r'PermanentError\(\s*"([A-Z]\w*)"', code))
+    found["Failed"] |= set(re.findall(r'Failure\(\s*[\w.]+,\s*"([A-Z]\w*)"', code)) - {"Throttled"}  # waits, never ends
+    found["Failed"] |= set(
+        re.findall(r'"(\w+Unavailable)"', sources[REPO_ROOT / "operator/mediagen/reconcile/failures.py"])
+    )
+    transfer = sources[REPO_ROOT / "operator/mediagen/transfer/errors.py"]
+    found["Failed"] |= set(re.findall(r'^[A-Z_]+ = "([A-Z]\w*)"$', transfer, re.MULTILINE)) - {"Canceled"}  # shutdown
+    assert len(found["Failed"]) >= 25, found  # the patterns still find what they are meant to
+    for phase, reasons in found.items():
+        assert reasons <= set(FINAL_REASONS[Phase(phase)]), (phase, reasons - set(FINAL_REASONS[Phase(phase)]))

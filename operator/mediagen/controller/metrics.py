@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
@@ -82,9 +82,10 @@ class _InFlight(Collector):
     Computed at scrape time from what the workers report, so the numbers cannot drift the way inc/dec pairs
     can when a worker dies in between."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, float]] = {}
+        self._clock = clock
 
     def set(self, key: str, phase: Phase | None, since: float) -> None:
         with self._lock:
@@ -107,7 +108,7 @@ class _InFlight(Collector):
         for phase in IN_FLIGHT_PHASES:
             counts.add_metric([phase.value], sum(1 for p, _ in entries if p == phase.value))
         yield counts
-        now = time.time()
+        now = self._clock()
         yield GaugeMetricFamily(
             "mediagen_generation_oldest_in_flight_seconds",
             "Age (since creation) of the oldest MediaGeneration in flight; 0 when none is.",
@@ -117,12 +118,39 @@ class _InFlight(Collector):
 
 _WEBHOOK_OUTCOMES = frozenset({"accepted", "ignored", "unknown", "rejected"})
 
+FINAL_REASONS: dict[Phase, tuple[str, ...]] = {
+    Phase.SUCCEEDED: ("Succeeded",),
+    Phase.CANCELED: ("Canceled", "CanceledRemotely"),
+    Phase.FAILED: (
+        # decided on the prediction or the deadline
+        "InvalidInput", "DeadlineExceeded", "Aborted", "OutputExpired", "UnknownStatus", "NoOutput",
+        # the model's own failure, and retries of transient ones used up
+        "ContentFlagged", "ModelTimedOut", "ModelFailed", "ModelInterrupted", "ReplicateUnavailable",
+        "StorageUnavailable", "StorageError",
+        # Replicate refused the request
+        "Unauthorized", "BillingRequired", "Forbidden", "ModelNotFound", "PredictionNotFound", "NotFound",
+        "InvalidVersion", "InvalidModel", "RequestRejected", "UnexpectedResponse",
+        # copying the outputs
+        "OutputURLRejected", "OutputTooLarge", "OutputUnauthorized", "DownloadRejected", "DownloadFailed",
+        "DownloadStalled", "DownloadTooSlow",
+        OTHER,
+    ),
+}  # fmt: skip
+"""Every (phase, reason) a generation can end with. Their series are exported at 0 from the start: a counter
+series that appears at 1 is invisible to rate() and increase(), so the first failures after every operator start
+or failover would escape the alerts. tests/unit/test_metrics.py keeps this list complete."""
+
 
 class Metrics:
     """The operator's metrics. Methods are the hooks the worker and the Replicate client call."""
 
     def __init__(
-        self, registry: CollectorRegistry | None = None, *, max_models: int = 100, process_metrics: bool = False
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_models: int = 100,
+        process_metrics: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -223,7 +251,10 @@ class Metrics:
         )
         for outcome in sorted(_WEBHOOK_OUTCOMES):  # exported at 0 from the start: rate() needs a first sample
             self.webhook_deliveries.labels(outcome=outcome)
-        self._in_flight = _InFlight()
+        for phase, reasons in FINAL_REASONS.items():
+            for reason in reasons:
+                self.generations.labels(phase=phase.value, reason=self._reason(reason))
+        self._in_flight = _InFlight(clock)  # epoch seconds: the ages of generations in flight
         r.register(self._in_flight)
         if process_metrics:
             ProcessCollector(registry=r)

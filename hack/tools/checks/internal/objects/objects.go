@@ -10,22 +10,30 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // Read decodes every object in r: JSON or YAML, one or several documents, and the items of any List (what
-// `kubectl get -o json` prints for more than one object). Every object needs apiVersion and kind.
+// `kubectl get -o json` prints for more than one object). Every object needs apiVersion and kind. Whole numbers
+// become int64, as in every Kubernetes client (kstatus reads metadata.generation as one).
 func Read(r io.Reader) ([]*unstructured.Unstructured, error) {
 	decoder := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
 	var out []*unstructured.Unstructured
 	for document := 1; ; document++ {
-		var raw any
-		err := decoder.Decode(&raw)
+		var text json.RawMessage
+		err := decoder.Decode(&text)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", document, err)
+		}
+		var raw any
+		if len(text) > 0 {
+			if err := utiljson.Unmarshal(text, &raw); err != nil {
+				return nil, fmt.Errorf("document %d: %w", document, err)
+			}
 		}
 		if raw == nil {
 			continue // an empty YAML document ("---" twice)
