@@ -137,6 +137,11 @@ def test_every_phase_of_live_generations_reads_right_in_kstatus_and_argo_cd(
         column = 0 if tool == "kstatus" else 1
         got = {a["name"]: (a["status"], a.get("error")) for a in answers}
         assert got == {name: (want[column], None) for name, want in EXPECTED.items()}, tool
+    kstatus_of = {a["name"]: a for a in verdicts["kstatus"]}
+    argocd_of = {a["name"]: a for a in verdicts["argocd-cm"]}
+    for name in EXPECTED:  # the table in the README, as measured (pytest -s shows it)
+        k, a, phase = kstatus_of[name], argocd_of[name], by_name[name]["status"]["phase"]
+        print(f"{name:23} {phase:9} {k['status']:10} {k['message'][:70]!r:72} {a['status']:11} {a['message'][:60]!r}")
     messages = {a["name"]: a["message"] for a in verdicts["kstatus"]}
     assert messages["failed"] == by_name["failed"]["status"]["message"]  # Flux shows the Stalled message
     assert messages["retrying"] == by_name["retrying"]["status"]["message"]  # ...and the Reconciling one
