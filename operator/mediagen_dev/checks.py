@@ -8,17 +8,16 @@ at another folder holding the three binaries instead.
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mediagen_dev.build_scripts import run_build_script
 from mediagen_dev.paths import HACK_DIR
 
 BUILD_SCRIPT = HACK_DIR / "build-checks.sh"
@@ -45,17 +44,8 @@ def find_checks() -> Path:
     bash = shutil.which("bash")
     if bash is None or not BUILD_SCRIPT.is_file():
         raise ChecksError(f"{BUILD_SCRIPT} cannot run here (bash or the script is missing)")
-    # Relay the build's progress live (a first build takes minutes); the folder is the last line.
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    with subprocess.Popen(
-        [bash, str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not line.startswith("/"):
-                sys.stderr.write(line)
-            tail.append(line.rstrip("\n"))
-        code = proc.wait()
+    # Run every time (it hashes the module to name the folder), so only a build's progress is worth relaying.
+    code, tail = run_build_script(bash, BUILD_SCRIPT, relay=lambda line: not line.startswith("/"))
     output = "\n".join(tail)
     if code != 0:
         raise ChecksError(f"{BUILD_SCRIPT} exited {code} (exit 3: Go is missing)\n--- build output ---\n{output}")

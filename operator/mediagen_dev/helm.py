@@ -6,11 +6,9 @@ next to the control-plane binaries; ``MEDIAGEN_HELM`` points at another binary i
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from mediagen_dev.build_scripts import run_build_script
 from mediagen_dev.controlplane.assets import cache_dir
 from mediagen_dev.paths import REPO_ROOT
 
@@ -56,15 +55,7 @@ def find_helm(build: bool = True) -> Path:
     bash = shutil.which("bash")
     if bash is None or not BUILD_SCRIPT.is_file():
         raise HelmError(f"helm {HELM_VERSION} is not cached and {BUILD_SCRIPT} cannot run here")
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    with subprocess.Popen(
-        [bash, str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stderr.write(line)
-            tail.append(line.rstrip("\n"))
-        code = proc.wait()
+    code, tail = run_build_script(bash, BUILD_SCRIPT)
     if code != 0 or not os.access(cached, os.X_OK):
         output = "\n".join(tail)
         raise HelmError(f"{BUILD_SCRIPT} exited {code} (exit 3: Go is missing)\n--- build output ---\n{output}")

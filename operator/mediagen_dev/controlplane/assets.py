@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+from mediagen_dev.build_scripts import run_build_script
 from mediagen_dev.controlplane.errors import ControlPlaneError
 from mediagen_dev.paths import REPO_ROOT
 
@@ -89,21 +87,8 @@ def _run_build_script() -> Path:
     if bash is None:
         raise ControlPlaneError(f"bash is needed to run {BUILD_SCRIPT}. {_FIX_HINT}")
 
-    # Relay the script's progress live (a first build takes minutes) and keep a tail for errors.
-    # One merged pipe cannot deadlock; the script prints the assets folder as its last line.
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    with subprocess.Popen(
-        [bash, str(BUILD_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stderr.write(line)
-            tail.append(line.rstrip("\n"))
-        code = proc.wait()
+    # The script relays its progress live (a first build takes minutes) and prints the assets folder last.
+    code, tail = run_build_script(bash, BUILD_SCRIPT)
 
     output = "\n".join(tail)
     if code == _NO_GO:

@@ -65,13 +65,7 @@ func main() {
 		override = lua.ResourceHealthOverrides(overrides)
 	}
 
-	input, err := objects.Read(os.Stdin)
-	if err != nil {
-		objects.Fail("reading objects from stdin: %v", err)
-	}
-	results := make([]objects.Result, 0, len(input))
-	for _, obj := range input {
-		result := objects.For(obj)
+	objects.JudgeStdin(func(obj *unstructured.Unstructured, result *objects.Result) {
 		status, err := health.GetResourceHealth(obj, override)
 		if status != nil {
 			result.Status, result.Message = string(status.Status), status.Message
@@ -79,9 +73,7 @@ func main() {
 		if err != nil {
 			result.Error = err.Error()
 		}
-		results = append(results, result)
-	}
-	objects.Write(results)
+	})
 }
 
 // bundled finds scripts the way Argo CD finds its built-in ones (<group>/<Kind>/health.lua, keyed by

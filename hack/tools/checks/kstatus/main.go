@@ -9,6 +9,7 @@ package main
 import (
 	"os"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"example.invalid/hack/tools/checks/internal/objects"
@@ -18,20 +19,12 @@ func main() {
 	if len(os.Args) > 1 {
 		objects.Fail("kstatus takes no arguments: it reads objects on stdin")
 	}
-	input, err := objects.Read(os.Stdin)
-	if err != nil {
-		objects.Fail("reading objects from stdin: %v", err)
-	}
-	results := make([]objects.Result, 0, len(input))
-	for _, obj := range input {
-		result := objects.For(obj)
+	objects.JudgeStdin(func(obj *unstructured.Unstructured, result *objects.Result) {
 		computed, err := status.Compute(obj)
 		if err != nil {
 			result.Status, result.Error = string(status.UnknownStatus), err.Error()
-		} else {
-			result.Status, result.Message = string(computed.Status), computed.Message
+			return
 		}
-		results = append(results, result)
-	}
-	objects.Write(results)
+		result.Status, result.Message = string(computed.Status), computed.Message
+	})
 }

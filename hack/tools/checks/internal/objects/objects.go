@@ -94,22 +94,28 @@ type Result struct {
 	Error      string `json:"error,omitempty"`
 }
 
-// For starts the Result of obj.
-func For(obj *unstructured.Unstructured) Result {
-	return Result{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
-}
-
-// Write prints the results as one JSON array and exits: 0, or 1 when the tool returned an error for any object.
-func Write(results []Result) {
+// JudgeStdin reads the objects on stdin, has judge fill in each one's status, message and error, prints the results
+// as one JSON array in input order and exits: 2 on bad input, 1 when the tool returned an error for any object.
+func JudgeStdin(judge func(obj *unstructured.Unstructured, result *Result)) {
+	input, err := Read(os.Stdin)
+	if err != nil {
+		Fail("reading objects from stdin: %v", err)
+	}
+	results := make([]Result, 0, len(input))
+	failed := false
+	for _, obj := range input {
+		result := Result{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
+		judge(obj, &result)
+		failed = failed || result.Error != ""
+		results = append(results, result)
+	}
 	encoder := json.NewEncoder(os.Stdout)
 	encoder.SetIndent("", "  ")
 	if err := encoder.Encode(results); err != nil {
 		Fail("writing the results: %v", err)
 	}
-	for _, result := range results {
-		if result.Error != "" {
-			os.Exit(1)
-		}
+	if failed {
+		os.Exit(1)
 	}
 	os.Exit(0)
 }
