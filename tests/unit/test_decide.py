@@ -9,14 +9,16 @@ import pytest
 
 from mediagen.api.types import Phase, StoredOutput
 from mediagen.generators.base import Prediction
-from mediagen.reconcile.decide import Pacing, decide
+from mediagen.reconcile.decide import MAX_SERVER_WAIT_SECONDS, Pacing, decide
 from mediagen.reconcile.failures import Failure, Kind
 from mediagen.reconcile.state import (
     FINALIZER,
     PENDING_ANNOTATION,
+    AbandonCleanup,
+    CancelBecause,
     CancelRemote,
-    Cleanup,
     Create,
+    DeleteObjects,
     DeleteResource,
     Done,
     Finish,
@@ -32,6 +34,7 @@ from mediagen.reconcile.state import (
     Upload,
     View,
     Wait,
+    WriteProgress,
 )
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
@@ -49,8 +52,11 @@ def view(
     deleting: bool = False,
     finalizer: bool = True,
     generation: int = 1,
+    created: dt.datetime | None = None,
 ) -> View:
     meta: dict[str, Any] = {"name": "gen", "namespace": "ns", "uid": "u-1", "generation": generation, "annotations": {}}
+    if created is not None:
+        meta["creationTimestamp"] = ts(created)
     if pending is not None:
         meta["annotations"][PENDING_ANNOTATION] = PendingCreate(pending, T0).to_annotation()
     if finalizer:
@@ -112,7 +118,7 @@ def test_a_created_or_recovered_prediction_is_recorded_before_anything_else() ->
 
 def test_a_prediction_that_succeeded_inside_create_skips_the_record_write_and_uploads() -> None:
     m = mem(prediction=pred("succeeded", output=["data:,x"]), prediction_attempt=1)
-    assert decide(view(pending=1), m, NOW) == Upload()
+    assert decide(view(pending=1), m, NOW) == Upload(report_slow_after=None)
 
 
 def test_a_marker_of_an_older_attempt_is_already_resolved() -> None:
@@ -157,7 +163,7 @@ def test_a_throttled_poll_waits_as_long_as_asked() -> None:
 def test_success_uploads_then_finishes_succeeded() -> None:
     v = view(status=running())
     p = pred("succeeded", output=["https://replicate.delivery/a.png"])
-    assert decide(v, mem(prediction=p), NOW) == Upload()
+    assert decide(v, mem(prediction=p), NOW) == Upload(report_slow_after=5.0)
     assert decide(v, mem(prediction=p, outputs=OUT), NOW) == Finish(Phase.SUCCEEDED, "Succeeded", "stored 1 output")
 
 
@@ -192,8 +198,9 @@ def test_final_model_failures_fail_with_replicates_message(error: str | None, re
 )
 def test_retryable_model_failures_spend_a_retry_on_a_new_prediction(error: str) -> None:
     step = decide(view(status=running(retries=1)), mem(prediction=pred("failed", error=error)), NOW)
-    assert step == ScheduleRetry(step.failure, 10.0, new_attempt=True)  # type: ignore[union-attr]
-    assert step.failure.reason == "ModelInterrupted"  # type: ignore[union-attr]
+    assert isinstance(step, ScheduleRetry)
+    assert step == ScheduleRetry(step.failure, 10.0, new_attempt=True)
+    assert step.failure.reason == "ModelInterrupted"
 
 
 def test_a_counted_model_failure_waits_for_its_retry_time_then_marks_the_next_attempt() -> None:
@@ -282,14 +289,15 @@ def test_a_scheduled_retry_waits_until_due() -> None:
 
 def test_cancel_stops_the_running_prediction_then_finishes_canceled() -> None:
     v = view(spec={"cancel": True}, status=running())
-    assert decide(v, mem(prediction=pred()), NOW) == CancelRemote("p1")
+    assert decide(v, mem(prediction=pred()), NOW) == CancelRemote("p1", CancelBecause.CANCEL)
     assert decide(v, mem(prediction=pred(), cancel_requested_remote=True), NOW) == Finish(
         Phase.CANCELED, "Canceled", "canceled by setting spec.cancel"
     )
 
 
 def test_cancel_after_a_restart_cancels_the_recorded_prediction() -> None:
-    assert decide(view(spec={"cancel": True}, status=running()), Memory(), NOW) == CancelRemote("p1")
+    step = decide(view(spec={"cancel": True}, status=running()), Memory(), NOW)
+    assert step == CancelRemote("p1", CancelBecause.CANCEL)
 
 
 def test_cancel_before_anything_started_needs_no_remote_call() -> None:
@@ -311,7 +319,7 @@ def test_cancel_does_not_undo_a_finished_upload() -> None:
 
 def test_the_deadline_cancels_then_fails_with_deadline_exceeded() -> None:
     v = view(spec={"timeoutSeconds": 20}, status=running())  # started 30 s ago
-    assert decide(v, mem(prediction=pred()), NOW) == CancelRemote("p1")
+    assert decide(v, mem(prediction=pred()), NOW) == CancelRemote("p1", CancelBecause.DEADLINE)
     step = decide(v, mem(prediction=pred("canceled"), cancel_requested_remote=True), NOW)
     assert isinstance(step, Finish) and (step.phase, step.reason) == (Phase.FAILED, "DeadlineExceeded")
 
@@ -353,20 +361,37 @@ def test_ttl_after_finished_waits_then_deletes() -> None:
 
 def test_deleting_a_running_generation_cancels_it_then_releases_the_finalizer() -> None:
     v = view(status=running(), deleting=True)
-    assert decide(v, Memory(), NOW) == Cleanup(cancel_prediction=True, find_pending=False, delete_objects=False)
-    assert decide(v, mem(cleanup_done=True), NOW) == ReleaseFinalizer()
+    assert decide(v, Memory(), NOW) == CancelRemote("p1", CancelBecause.DELETION)
+    assert decide(v, mem(cancel_requested_remote=True), NOW) == ReleaseFinalizer()
 
 
 def test_deleting_a_finished_generation_deletes_objects_only_when_asked() -> None:
     status = {"phase": "Succeeded", "completionTime": ts(T0), "prediction": {"id": "p1", "status": "succeeded"}}
     retain = view(status=status, deleting=True)
-    assert decide(retain, Memory(), NOW) == Cleanup(False, False, False)
+    assert decide(retain, Memory(), NOW) == ReleaseFinalizer()
     delete = view(spec={"output": {"deletionPolicy": "Delete"}}, status=status, deleting=True)
-    assert decide(delete, Memory(), NOW) == Cleanup(False, False, True)
+    assert decide(delete, Memory(), NOW) == DeleteObjects()
+    assert decide(delete, mem(objects_deleted=True), NOW) == ReleaseFinalizer()
 
 
-def test_deleting_with_an_unresolved_create_finds_it() -> None:
-    assert decide(view(pending=1, deleting=True), Memory(), NOW) == Cleanup(False, True, False)
+def test_deleting_with_an_unresolved_create_finds_it_and_cancels_what_it_found() -> None:
+    v = view(pending=1, deleting=True)
+    assert decide(v, Memory(), NOW) == Recover(1, T0, best_effort=True)
+    assert decide(v, mem(recovery_done_for=1), NOW) == ReleaseFinalizer()  # nothing found
+    found = mem(prediction=pred(pid="p9"), prediction_attempt=1)
+    assert decide(v, found, NOW) == CancelRemote("p9", CancelBecause.DELETION)
+
+
+def test_cleanup_is_bounded_in_time_and_gives_up_on_a_failure() -> None:
+    v = view(status=running(), deleting=True, spec={"output": {"deletionPolicy": "Delete"}})
+    seen = NOW - dt.timedelta(seconds=59)
+    assert isinstance(decide(v, mem(deletion_seen=seen), NOW), CancelRemote)
+    late = mem(deletion_seen=NOW - dt.timedelta(seconds=60))
+    assert decide(v, late, NOW) == AbandonCleanup("cleanup did not finish in time; releasing the resource")
+    failed = mem(cancel_requested_remote=True, failure=Failure(Kind.TRANSIENT, "StorageError", "s3 500"))
+    failed.failure_during = "cleanup"
+    assert decide(v, failed, NOW) == AbandonCleanup("cleanup failed: s3 500")
+    assert decide(v, mem(cleanup_done=True), NOW) == ReleaseFinalizer()
 
 
 def test_a_deleted_resource_without_our_finalizer_needs_nothing() -> None:
@@ -392,3 +417,89 @@ def test_a_minute_long_prediction_costs_at_most_fifteen_polls() -> None:
         elapsed += step.delay
         polls += 1
     assert polls <= 15
+
+
+# --- policies that used to live in the worker ----------------------------------------------------------
+
+
+def test_progress_is_written_when_it_moves_at_most_once_per_interval() -> None:
+    v = view(status=running())
+    p = mem(prediction=pred(), prediction_attempt=1, progress_seen=40)
+    assert decide(v, p, NOW) == WriteProgress(40)
+    p.last_status_write = NOW - dt.timedelta(seconds=4)
+    assert isinstance(decide(v, p, NOW), Poll)  # the last status write was less than 5 s ago
+    p.last_status_write = NOW - dt.timedelta(seconds=5)
+    assert decide(v, p, NOW) == WriteProgress(40)
+    p.progress_written = 40
+    assert isinstance(decide(v, p, NOW), Poll)  # unchanged
+
+
+def test_progress_never_moves_back_and_waits_for_the_record_write() -> None:
+    backwards = mem(prediction=pred(), prediction_attempt=1, progress_seen=10, progress_written=80)
+    assert isinstance(decide(view(status=running()), backwards, NOW), Poll)  # a second tqdm bar starting over
+    unrecorded = mem(prediction=pred("processing"), prediction_attempt=1, progress_seen=10)
+    assert decide(view(pending=1), unrecorded, NOW) == Record()
+    assert isinstance(decide(view(status=running()), mem(prediction=pred()), NOW), Poll)  # nothing seen
+
+
+def test_uploading_is_written_only_for_a_slow_copy_of_a_recorded_prediction() -> None:
+    p = pred("succeeded", output=["https://replicate.delivery/a.png"])
+    pacing = Pacing(progress_interval_seconds=7)
+    assert decide(view(status=running()), mem(prediction=p), NOW, pacing) == Upload(report_slow_after=7)
+    instant = mem(prediction=p, prediction_attempt=1)
+    assert decide(view(pending=1), instant, NOW, pacing) == Upload(report_slow_after=None)
+
+
+def test_a_failed_create_is_looked_up_before_the_retry_creates_again() -> None:
+    f = Failure(Kind.TRANSIENT, "ReplicateUnavailable", "timed out")
+    step = decide(view(pending=1), mem(recovery_done_for=1, failure=f, failure_during="create"), NOW)
+    assert step == ScheduleRetry(f, 5.0, new_attempt=False, look_up_create=True)
+    other = decide(view(status=running()), mem(prediction=pred("succeeded"), failure=f, failure_during="upload"), NOW)
+    assert isinstance(other, ScheduleRetry) and not other.look_up_create
+
+
+def test_a_failed_cancel_is_retried_with_backoff_then_let_go() -> None:
+    v = view(spec={"cancel": True}, status=running())
+    delays = [decide(v, mem(prediction=pred(), cancel_failures=n), NOW) for n in range(4)]
+    assert delays == [CancelRemote("p1", CancelBecause.CANCEL, delay) for delay in (0.0, 0.5, 1.0, 2.0)]
+    step = decide(v, mem(prediction=pred(), cancel_failures=4), NOW)
+    assert isinstance(step, Finish) and step.phase is Phase.CANCELED
+
+
+# --- server-told waits and the deadline ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", [float("inf"), 1e300, 86400.0])
+def test_a_servers_wait_is_capped_at_ten_minutes(retry_after: float) -> None:
+    f = Failure(Kind.THROTTLED, "Throttled", "429", retry_after=retry_after)
+    step = decide(view(pending=1, spec={"timeoutSeconds": 86400}), mem(failure=f, failure_during="create"), NOW)
+    assert step == Wait(NOW + dt.timedelta(seconds=MAX_SERVER_WAIT_SECONDS))
+
+
+def test_a_servers_wait_never_outlasts_the_deadline() -> None:
+    status = running()  # started 30 s ago
+    f = Failure(Kind.THROTTLED, "Throttled", "429", retry_after=86400.0)
+    step = decide(view(spec={"timeoutSeconds": 35}, status=status), mem(prediction=pred(), failure=f), NOW)
+    assert step == Wait(NOW + dt.timedelta(seconds=5))
+    poll = Failure(Kind.TRANSIENT, "ReplicateUnavailable", "503", retry_after=86400.0)
+    m = mem(prediction=pred(), failure=poll, failure_during="poll", poll_failures=1)
+    assert decide(view(spec={"timeoutSeconds": 35}, status=status), m, NOW) == Poll(5.0)
+    retry = Failure(Kind.TRANSIENT, "ReplicateUnavailable", "503", retry_after=float("inf"))
+    m = mem(prediction=pred("succeeded"), failure=retry, failure_during="upload")
+    step = decide(view(spec={"timeoutSeconds": 35}, status=status), m, NOW)
+    assert step == ScheduleRetry(retry, 5.0, new_attempt=False)
+
+
+def test_a_nonsense_wait_falls_back_to_the_default() -> None:
+    f = Failure(Kind.THROTTLED, "Throttled", "429", retry_after=float("nan"))
+    assert decide(view(pending=1), mem(failure=f), NOW) == Wait(NOW + dt.timedelta(seconds=10))
+
+
+def test_the_deadline_counts_from_creation_while_nothing_has_started() -> None:
+    created = NOW - dt.timedelta(seconds=100)
+    throttled = Failure(Kind.THROTTLED, "Throttled", "429", retry_after=5.0)
+    v = view(spec={"timeoutSeconds": 60}, pending=1, created=created)
+    step = decide(v, mem(failure=throttled, failure_during="create", recovery_done_for=1), NOW)
+    assert isinstance(step, Finish) and step.reason == "DeadlineExceeded"
+    fresh = view(spec={"timeoutSeconds": 600}, pending=1, created=created)
+    assert decide(fresh, mem(recovery_done_for=1), NOW) == Create(1, 500)  # Cancel-After: what is left of it

@@ -6,11 +6,14 @@ again, until the answer is :class:`~mediagen.reconcile.state.Done`.
 
 The order of the checks is the policy: deletion beats everything, a final phase is never left, the user's
 cancel beats the deadline, the deadline beats retries, and a recorded failure is handled before new work.
+Everything with a policy is here, including what looks like plumbing: when progress is written, when the
+Uploading phase is worth a write, how often a failed cancel is tried again, how long a server may make us wait.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from mediagen.api.input_limits import input_violation
@@ -19,9 +22,11 @@ from mediagen.generators.base import ABORTED, CANCELED, FAILED, SUCCEEDED, Predi
 from mediagen.reconcile import backoff
 from mediagen.reconcile.failures import Kind, model_failure
 from mediagen.reconcile.state import (
+    AbandonCleanup,
+    CancelBecause,
     CancelRemote,
-    Cleanup,
     Create,
+    DeleteObjects,
     DeleteResource,
     Done,
     Finish,
@@ -38,9 +43,16 @@ from mediagen.reconcile.state import (
     Upload,
     View,
     Wait,
+    WriteProgress,
 )
 
 DEFAULT_THROTTLE_SECONDS = 10.0
+MAX_SERVER_WAIT_SECONDS = 600.0
+"""The longest any server may make us wait (``Retry-After``, ``retry_after``): a day, or 1e400, is a bug or an
+attack, not a plan. The remaining deadline caps it further."""
+CANCEL_ATTEMPTS = 4
+"""Tries at cancelling a prediction (0.5, 1, 2 s apart) before letting go: a cancel that cannot get through must
+not hold a resource forever."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +65,16 @@ class Pacing:
     """Re-sign a Succeeded generation's presigned URLs this long before they expire (None: never). Each
     re-sign writes the status once and dates the URLs a full lifetime ahead, so with a lifetime L a resource is
     written at most once per L minus this; public URLs never expire and cost nothing."""
+    progress_interval_seconds: float = 5.0
+    """At most one progress write per resource per interval, counting every status write."""
+    delete_timeout_seconds: float = 60.0
+    """How long deletion keeps trying to clean up (cancel, delete objects) before letting go."""
 
 
 def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing()) -> Step:
     """The next step for one MediaGeneration."""
     if view.deleting:
-        return _deleting(view, memory)
+        return _deleting(view, memory, now, pacing)
     if view.terminal:
         return _finished(view, now, pacing)
 
@@ -77,7 +93,9 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
             return Finish(Phase.FAILED, "InvalidInput", violation)
 
     if current is not None and current.status == SUCCEEDED and memory.outputs is not None:
-        return _outcome(view, memory, current, now)  # done in all but the writing: a late cancel changes nothing
+        return _outcome(
+            view, memory, current, now, pacing
+        )  # done in all but the writing: a late cancel changes nothing
     if spec.cancel or _past_deadline(view, now):
         return _stopping(view, memory, current, pending is not None and fresh is None, now)
 
@@ -85,16 +103,18 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
     if failure is not None:
         if failure.kind is Kind.PERMANENT:
             return Finish(Phase.FAILED, failure.reason, failure.message)
+        told = _server_wait(view, failure.retry_after, now)
         if failure.kind is Kind.THROTTLED:
-            return Wait(now + dt.timedelta(seconds=failure.retry_after or DEFAULT_THROTTLE_SECONDS))
+            return Wait(now + dt.timedelta(seconds=DEFAULT_THROTTLE_SECONDS if told is None else told))
         if memory.failure_during == "poll":
             # Reading a prediction is free and changes nothing: retry in memory, bounded by the deadline.
             delay = min(pacing.poll_max_seconds, pacing.poll_initial_seconds * 2.0**memory.poll_failures)
-            return Poll(max(delay, failure.retry_after or 0.0))
+            return Poll(max(delay, told or 0.0))
         if status.retries >= spec.retry.limit:
             return Finish(Phase.FAILED, failure.reason, _exhausted(failure.message, spec.retry.limit))
-        delay = backoff.retry_delay(spec.retry, status.retries, at_least=failure.retry_after)
-        return ScheduleRetry(failure, delay, new_attempt=False)
+        delay = backoff.retry_delay(spec.retry, status.retries, at_least=told)
+        # A create that failed may still have reached Replicate (a timeout, a dropped connection): look first.
+        return ScheduleRetry(failure, delay, new_attempt=False, look_up_create=memory.failure_during == "create")
 
     if status.next_retry_time and now < status.next_retry_time:
         return Wait(status.next_retry_time)
@@ -115,13 +135,32 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
         return Poll(0.0)  # after a restart: learn where the recorded prediction is
 
     if not current.terminal:
+        progress = _progress_to_write(view, memory, now, pacing)
+        if progress is not None:
+            return WriteProgress(progress)
         started = current.created_at or status.start_time or now
         elapsed = max(0.0, (now - started).total_seconds())
         return Poll(backoff.poll_delay(elapsed, initial=pacing.poll_initial_seconds, maximum=pacing.poll_max_seconds))
-    return _outcome(view, memory, current, now)
+    return _outcome(view, memory, current, now, pacing)
 
 
-def _outcome(view: View, memory: Memory, prediction: Prediction, now: dt.datetime) -> Step:
+def _progress_to_write(view: View, memory: Memory, now: dt.datetime, pacing: Pacing) -> int | None:
+    """The progress worth a write now, or None: it changed, it is recorded where to, and the rate allows it.
+
+    Progress never moves back (a model's second tqdm bar starts again at 0); writes are extra by design, so at
+    most one per ``progress_interval_seconds``, counting every status write."""
+    seen, written = memory.progress_seen, memory.progress_written
+    if seen is None or view.status.prediction is None:
+        return None  # nothing to say, or not recorded yet: the Record write comes first
+    if memory.last_status_write is not None and (
+        (now - memory.last_status_write).total_seconds() < pacing.progress_interval_seconds
+    ):
+        return None
+    progress = seen if written is None else max(seen, written)
+    return None if progress == written else progress
+
+
+def _outcome(view: View, memory: Memory, prediction: Prediction, now: dt.datetime, pacing: Pacing) -> Step:
     """What a terminal prediction means for the generation."""
     spec, status = view.spec, view.status
     if prediction.status == SUCCEEDED:
@@ -132,7 +171,10 @@ def _outcome(view: View, memory: Memory, prediction: Prediction, now: dt.datetim
                 "Replicate removed the outputs before they were copied (outputs are kept for one hour)",
             )
         if memory.outputs is None:
-            return Upload()
+            # Uploading is written only for a copy that outlasts one progress interval, and only for a recorded
+            # prediction (an instant one goes straight from nothing to its final status).
+            report = pacing.progress_interval_seconds if status.prediction is not None else None
+            return Upload(report_slow_after=report)
         count = len(memory.outputs)
         return Finish(Phase.SUCCEEDED, "Succeeded", f"stored {count} output{'s' if count != 1 else ''}")
     if prediction.status == FAILED:
@@ -162,11 +204,12 @@ def _outcome(view: View, memory: Memory, prediction: Prediction, now: dt.datetim
 def _stopping(view: View, memory: Memory, current: Prediction | None, unresolved: bool, now: dt.datetime) -> Step:
     """Cancel requested or deadline passed: stop the remote prediction, then finish."""
     recorded = view.status.prediction
-    if not memory.cancel_requested_remote:
+    because = CancelBecause.CANCEL if view.spec.cancel else CancelBecause.DEADLINE
+    if not _cancel_settled(memory):
         if current is not None and not current.terminal:
-            return CancelRemote(current.id)
+            return CancelRemote(current.id, because, _cancel_delay(memory))
         if current is None and recorded is not None and recorded.status not in (SUCCEEDED, FAILED, CANCELED, ABORTED):
-            return CancelRemote(recorded.id)
+            return CancelRemote(recorded.id, because, _cancel_delay(memory))
         if unresolved and view.pending is not None and memory.recovery_done_for != view.pending.attempt:
             return Recover(view.pending.attempt, view.pending.since)  # a prediction may exist: find it to cancel it
     if view.spec.cancel:
@@ -178,22 +221,46 @@ def _stopping(view: View, memory: Memory, current: Prediction | None, unresolved
     )
 
 
-def _deleting(view: View, memory: Memory) -> Step:
+def _cancel_settled(memory: Memory) -> bool:
+    """A cancel got through, or failed often enough that holding on would only block the resource."""
+    return memory.cancel_requested_remote or memory.cancel_failures >= CANCEL_ATTEMPTS
+
+
+def _cancel_delay(memory: Memory) -> float:
+    """0 for the first cancel; 0.5, 1, 2 s before the tries after a failure."""
+    return 0.0 if memory.cancel_failures == 0 else min(8.0, 0.5 * 2.0 ** (memory.cancel_failures - 1))
+
+
+def _deleting(view: View, memory: Memory, now: dt.datetime, pacing: Pacing) -> Step:
+    """Deletion: find an unrecorded prediction, cancel what runs, delete objects if asked, release the finalizer.
+
+    Bounded: after ``delete_timeout_seconds`` (from when this worker saw the deletion), or when deleting the
+    objects fails, the resource is released anyway with a CleanupIncomplete event."""
     if not view.has_finalizer:
         return Done()
     if memory.cleanup_done:
         return ReleaseFinalizer()
-    recorded = view.status.prediction
-    in_flight = not view.terminal and (
-        (memory.prediction is not None and not memory.prediction.terminal)
-        or (recorded is not None and recorded.status not in (SUCCEEDED, FAILED, CANCELED, ABORTED))
-    )
-    unresolved = not view.terminal and view.pending is not None and view.pending.attempt > view.status.attempts
-    return Cleanup(
-        cancel_prediction=in_flight,
-        find_pending=unresolved,
-        delete_objects=view.spec.output.deletion_policy is DeletionPolicy.DELETE,
-    )
+    if memory.failure is not None and memory.failure_during == "cleanup":
+        return AbandonCleanup(f"cleanup failed: {memory.failure.message}")
+    seen = memory.deletion_seen or now
+    if (now - seen).total_seconds() >= pacing.delete_timeout_seconds:
+        return AbandonCleanup("cleanup did not finish in time; releasing the resource")
+    pending, recorded = view.pending, view.status.prediction
+    if not view.terminal and pending is not None and pending.attempt > view.status.attempts:
+        looked_up = memory.recovery_done_for == pending.attempt or (
+            memory.prediction is not None and memory.prediction_attempt == pending.attempt
+        )
+        if not looked_up:
+            return Recover(pending.attempt, pending.since, best_effort=True)
+    if not view.terminal and not _cancel_settled(memory):
+        if memory.prediction is not None and not memory.prediction.terminal:
+            return CancelRemote(memory.prediction.id, CancelBecause.DELETION, _cancel_delay(memory))
+        in_flight = recorded is not None and recorded.status not in (SUCCEEDED, FAILED, CANCELED, ABORTED)
+        if memory.prediction is None and recorded is not None and in_flight:
+            return CancelRemote(recorded.id, CancelBecause.DELETION, _cancel_delay(memory))
+    if view.spec.output.deletion_policy is DeletionPolicy.DELETE and not memory.objects_deleted:
+        return DeleteObjects()
+    return ReleaseFinalizer()
 
 
 def _finished(view: View, now: dt.datetime, pacing: Pacing) -> Step:
@@ -224,15 +291,33 @@ def _url_refresh_due(view: View, pacing: Pacing) -> dt.datetime | None:
     return expires - dt.timedelta(seconds=pacing.url_refresh_before_seconds)
 
 
+def _deadline(view: View) -> dt.datetime | None:
+    """When ``spec.timeoutSeconds`` runs out: from the first attempt's start, or from creation before that."""
+    start = view.status.start_time or view.created
+    return None if start is None else start + dt.timedelta(seconds=view.spec.timeout_seconds)
+
+
 def _past_deadline(view: View, now: dt.datetime) -> bool:
-    start = view.status.start_time
-    return start is not None and now >= start + dt.timedelta(seconds=view.spec.timeout_seconds)
+    deadline = _deadline(view)
+    return deadline is not None and now >= deadline
 
 
 def _remaining_seconds(view: View, now: dt.datetime) -> int:
-    start = view.status.start_time or now
-    remaining = (start + dt.timedelta(seconds=view.spec.timeout_seconds) - now).total_seconds()
+    deadline = _deadline(view)
+    remaining = view.spec.timeout_seconds if deadline is None else (deadline - now).total_seconds()
     return max(1, int(remaining))
+
+
+def _server_wait(view: View, seconds: float | None, now: dt.datetime) -> float | None:
+    """A wait a server asked for, made safe: at most :data:`MAX_SERVER_WAIT_SECONDS` and no later than the
+    deadline (whose own step then takes over). None when the server said nothing usable."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    wait = min(max(0.0, seconds), MAX_SERVER_WAIT_SECONDS)
+    deadline = _deadline(view)
+    if deadline is not None:
+        wait = min(wait, max(0.0, (deadline - now).total_seconds()))
+    return wait
 
 
 def _exhausted(message: str, limit: int) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+from pydantic import ValidationError
 
 from mediagen.api.types import MediaGenerationSpec, MediaGenerationStatus, Phase, StoredOutput
 from mediagen.generators.base import Prediction
@@ -51,6 +54,28 @@ def parse_correlation(value: str) -> tuple[str, int] | None:
     return uid, int(attempt)
 
 
+class InvalidResource(ValueError):
+    """The resource cannot be read: a field its models reject (a hand-edited timestamp, a value written by a newer
+    version). ``fields`` are the top-level keys of ``section`` (``spec`` or ``status``) at fault."""
+
+    def __init__(self, message: str, section: str = "", fields: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.section = section
+        self.fields = fields
+
+
+def _validated(model: type[MediaGenerationSpec] | type[MediaGenerationStatus], section: str, value: Any) -> Any:
+    try:
+        return model.model_validate(value if value is not None else {})
+    except ValidationError as err:
+        problems, fields = [], set()
+        for error in err.errors():
+            path = ".".join(str(part) for part in error["loc"])
+            fields.add(str(error["loc"][0]) if error["loc"] else "")
+            problems.append(f"{section}.{path}: {error['msg']}" if path else f"{section}: {error['msg']}")
+        raise InvalidResource("; ".join(problems)[:1000], section, frozenset(fields)) from None
+
+
 @dataclass(frozen=True)
 class View:
     """What the API server says about one MediaGeneration, parsed."""
@@ -64,10 +89,13 @@ class View:
     pending: PendingCreate | None
     has_finalizer: bool
     deleting: bool
+    created: dt.datetime | None = None
+    """metadata.creationTimestamp: the deadline counts from it until the first attempt starts."""
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> View:
-        """Parse a MediaGeneration as read from the API server (a dict)."""
+        """Parse a MediaGeneration as read from the API server (a dict); :class:`InvalidResource` says what in it
+        cannot be read."""
         meta = body.get("metadata", {})
         annotations = meta.get("annotations") or {}
         return cls(
@@ -75,17 +103,29 @@ class View:
             name=meta.get("name", ""),
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 1),
-            spec=MediaGenerationSpec.model_validate(body.get("spec") or {}),
-            status=MediaGenerationStatus.model_validate(body.get("status") or {}),
+            spec=_validated(MediaGenerationSpec, "spec", body.get("spec")),
+            status=_validated(MediaGenerationStatus, "status", body.get("status")),
             pending=PendingCreate.from_annotation(annotations.get(PENDING_ANNOTATION)),
             has_finalizer=FINALIZER in (meta.get("finalizers") or []),
             deleting=meta.get("deletionTimestamp") is not None,
+            created=_timestamp(meta.get("creationTimestamp")),
         )
 
     @property
     def terminal(self) -> bool:
         """True once the phase is final: Succeeded, Failed and Canceled never change again."""
         return self.status.phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED)
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp the API server wrote (always UTC), or None when missing or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclass
@@ -104,8 +144,18 @@ class Memory:
     url_expires_at: dt.datetime | None = None
     poll_failures: int = 0
     cancel_requested_remote: bool = False
+    """A cancel reached the backend (or there was nothing left to cancel)."""
+    cancel_failures: int = 0
+    """Cancels that failed in a row; after :data:`CANCEL_ATTEMPTS` the worker lets go."""
     cleanup_done: bool = False
-    waiting_until: dt.datetime | None = None
+    """Deletion gave up cleaning up (and said so in an event): release the finalizer."""
+    objects_deleted: bool = False
+    deletion_seen: dt.datetime | None = None
+    """When this worker first saw the deletion: cleanup is bounded from then on."""
+    progress_seen: int | None = None
+    """The progress the model's logs showed at the last poll."""
+    progress_written: int | None = None
+    last_status_write: dt.datetime | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -121,10 +171,13 @@ class MarkPending:
 
 @dataclass(frozen=True)
 class Recover:
-    """Look the pending attempt's prediction up on the backend (a crash may have lost its id)."""
+    """Look the pending attempt's prediction up on the backend (a crash may have lost its id).
+
+    ``best_effort``: a failed look-up counts as "not found" (deletion must not wait for Replicate)."""
 
     attempt: int
     since: dt.datetime
+    best_effort: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,16 +200,38 @@ class Poll:
     delay: float
 
 
+class CancelBecause(StrEnum):
+    """Why a prediction is being canceled (the Canceling event says so)."""
+
+    CANCEL = "spec.cancel"
+    DEADLINE = "deadline"
+    DELETION = "deletion"
+
+
 @dataclass(frozen=True)
 class CancelRemote:
-    """Ask the backend to cancel the running prediction."""
+    """Wait ``delay`` seconds (a retry after a failed cancel), then ask the backend to cancel the prediction."""
 
     prediction_id: str
+    because: CancelBecause
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class WriteProgress:
+    """Write the model's progress while it runs (rate-limited; counted apart from the lifecycle writes)."""
+
+    progress: int
 
 
 @dataclass(frozen=True)
 class Upload:
-    """Copy the succeeded prediction's outputs into storage."""
+    """Copy the succeeded prediction's outputs into storage.
+
+    ``report_slow_after``: if the copy is still running after this many seconds, write the Uploading phase
+    (most copies take milliseconds, and writing it up front would cost every generation a write); None: never."""
+
+    report_slow_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +249,8 @@ class ScheduleRetry:
     delay: float
     new_attempt: bool
     """True when the retry needs a new prediction (the model failed), False to repeat the failed step."""
+    look_up_create: bool = False
+    """The failed step was a create that may have reached the backend: look for it before creating again."""
 
 
 @dataclass(frozen=True)
@@ -202,12 +279,15 @@ class DeleteResource:
 
 
 @dataclass(frozen=True)
-class Cleanup:
-    """The resource is being deleted: cancel what runs, remove stored objects if asked."""
+class DeleteObjects:
+    """The resource is being deleted with ``deletionPolicy: Delete``: remove its stored objects."""
 
-    cancel_prediction: bool
-    find_pending: bool
-    delete_objects: bool
+
+@dataclass(frozen=True)
+class AbandonCleanup:
+    """Deletion could not clean up (in time, or at all): say so in an event and release the resource."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -226,6 +306,7 @@ Step = (
     | Create
     | Record
     | Poll
+    | WriteProgress
     | CancelRemote
     | Upload
     | Wait
@@ -234,7 +315,10 @@ Step = (
     | RefreshURLs
     | ObserveGeneration
     | DeleteResource
-    | Cleanup
+    | DeleteObjects
+    | AbandonCleanup
     | ReleaseFinalizer
     | Done
 )
+"""Every step :func:`~mediagen.reconcile.decide.decide` can answer; the worker's dispatch over it is exhaustive
+(``match`` with ``assert_never``, checked by mypy), so a step nobody performs cannot be added by mistake."""
