@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from mediagen.api.conditions import condition_statuses
+from mediagen.api.conditions import READY, STALLED, SUCCEEDED, condition_statuses
 from mediagen.api.types import Condition, Phase, PredictionStatus, StoredOutput
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.failures import Failure
 from mediagen.reconcile.state import Memory, View
+
+INVALID_RESOURCE = "InvalidResource"
+"""Reason of the event and conditions for a resource the operator cannot read."""
 
 
 def _ts(value: dt.datetime | None) -> str | None:
@@ -160,5 +163,29 @@ def observe_patch(view: View, now: dt.datetime) -> dict[str, Any]:
         "status": {
             "observedGeneration": view.generation,
             "conditions": conditions(view, phase, reason, message, now),
+        }
+    }
+
+
+def invalid_patch(generation: int, message: str, now: dt.datetime) -> dict[str, Any]:
+    """The resource cannot be read (see :class:`~mediagen.reconcile.state.InvalidResource`): say what is wrong until
+    someone fixes it. Succeeded stays Unknown (nothing was decided) and Stalled is True with the reason (kstatus:
+    Failed, the operator cannot make progress). Written from the raw body, since no :class:`View` can be had."""
+    kinds = {SUCCEEDED: "Unknown", READY: "False", STALLED: "True"}
+    return {
+        "status": {
+            "reason": INVALID_RESOURCE,
+            "message": message,
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": INVALID_RESOURCE,
+                    "message": message,
+                    "lastTransitionTime": _ts(now),
+                    "observedGeneration": generation,
+                }
+                for kind, status in kinds.items()
+            ],
         }
     }
