@@ -21,7 +21,8 @@ from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
 from mediagen.reconcile.decide import Pacing
 from mediagen_dev.paths import REPO_ROOT
-from tests.unit.test_worker import MemoryKube, MemoryStore, deps_for, resource
+from tests.support.virtual_clock import VirtualClock, until
+from tests.support.worker_fixtures import MemoryKube, MemoryStore, deps_for, resource
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -197,19 +198,20 @@ async def test_the_replicate_client_reports_every_request_by_endpoint_and_code()
 # --- the worker: events and metrics of whole generations ------------------------------------------------------
 
 
-def created(body: dict[str, Any]) -> dict[str, Any]:
-    body["metadata"]["creationTimestamp"] = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)).isoformat()
+def created(body: dict[str, Any], clock: VirtualClock) -> dict[str, Any]:
+    body["metadata"]["creationTimestamp"] = (clock.now() - dt.timedelta(seconds=30)).isoformat()
     return body
 
 
 async def test_an_instant_generation_counts_once_and_posts_only_its_final_event() -> None:
-    kube, store = MemoryKube(created(resource())), MemoryStore()
-    deps = deps_for(kube, store, MockGenerator())
-    await asyncio.wait_for(Worker(copy.deepcopy(kube.body), deps).run(), timeout=10)
+    clock = VirtualClock()
+    kube, store = MemoryKube(created(resource(), clock)), MemoryStore()
+    deps = deps_for(kube, store, MockGenerator(clock=clock.now), clock)
+    await Worker(copy.deepcopy(kube.body), deps).run()
     metrics = deps.metrics
     assert kube.events == [("Normal", "Succeeded")]
     assert sample(metrics, "mediagen_generations_total", phase="Succeeded", reason="Succeeded") == 1
-    assert 30 <= sample(metrics, "mediagen_generation_duration_seconds_sum", phase="Succeeded") < 60
+    assert sample(metrics, "mediagen_generation_duration_seconds_sum", phase="Succeeded") == 30
     assert sample(metrics, "mediagen_upload_objects_total") == 1
     assert sample(metrics, "mediagen_upload_bytes_total") == len(next(iter(store.objects.values())))
     assert sample(metrics, "mediagen_predictions_total", status="succeeded") == 1
@@ -217,15 +219,12 @@ async def test_an_instant_generation_counts_once_and_posts_only_its_final_event(
 
 
 async def test_a_running_generation_posts_running_uploading_succeeded() -> None:
-    kube, store = MemoryKube(created(resource())), MemoryStore()
-    deps = deps_for(kube, store, MockGenerator(latency_seconds=0.3))
+    clock = VirtualClock()
+    kube, store = MemoryKube(created(resource(), clock)), MemoryStore()
+    deps = deps_for(kube, store, MockGenerator(latency_seconds=3, clock=clock.now), clock)
     task = asyncio.create_task(Worker(copy.deepcopy(kube.body), deps).run())
-    for _ in range(100):
-        if sample(deps.metrics, "mediagen_generations_in_flight", phase="Running"):
-            break
-        await asyncio.sleep(0.01)
-    assert sample(deps.metrics, "mediagen_generations_in_flight", phase="Running") == 1
-    await asyncio.wait_for(task, timeout=10)
+    await until(lambda: sample(deps.metrics, "mediagen_generations_in_flight", phase="Running") == 1)
+    await task
     assert kube.events == [("Normal", "Running"), ("Normal", "Uploading"), ("Normal", "Succeeded")]
     # The reasons are the condition's at each step.
     assert kube.body["status"]["conditions"][0]["reason"] == "Succeeded"
@@ -234,19 +233,17 @@ async def test_a_running_generation_posts_running_uploading_succeeded() -> None:
 
 
 async def test_a_canceled_generation_posts_canceling_then_canceled() -> None:
-    kube, store = MemoryKube(created(resource())), MemoryStore()
-    deps = deps_for(kube, store, MockGenerator(latency_seconds=3600))
+    clock = VirtualClock()
+    kube, store = MemoryKube(created(resource(), clock)), MemoryStore()
+    deps = deps_for(kube, store, MockGenerator(latency_seconds=3600, clock=clock.now), clock)
     deps.pacing = Pacing(poll_initial_seconds=60, poll_max_seconds=60)
     worker = Worker(copy.deepcopy(kube.body), deps)
     task = asyncio.create_task(worker.run())
-    for _ in range(200):
-        if (kube.body.get("status") or {}).get("prediction"):
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool((kube.body.get("status") or {}).get("prediction")))
     kube.body["spec"]["cancel"] = True
     kube.body["metadata"]["generation"] = 2
     worker.update(kube._bump())
-    await asyncio.wait_for(task, timeout=5)
+    await task
     assert kube.events == [("Normal", "Running"), ("Normal", "Canceling"), ("Normal", "Canceled")]
     assert sample(deps.metrics, "mediagen_generations_total", phase="Canceled", reason="Canceled") == 1
     assert (kube.body["status"]["phase"], kube.body["status"]["reason"]) == ("Canceled", "Canceled")

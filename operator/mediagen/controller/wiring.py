@@ -131,8 +131,6 @@ async def build_runtime(
         inflight=asyncio.Semaphore(settings.max_inflight),
         transfers=asyncio.Semaphore(settings.max_concurrent_transfers),
         pacing=pacing(settings, webhooks_received=webhooks is not None),
-        progress_interval=settings.progress_interval_seconds,
-        delete_timeout=settings.delete_timeout_seconds,
         metrics=metrics,
     )
     return Runtime(deps=deps, http=http, kube=kube, webhooks=webhooks)
@@ -145,19 +143,17 @@ for an operator that is down or behind."""
 
 
 def pacing(settings: Settings, *, webhooks_received: bool) -> Pacing:
-    """The polling schedule (brisk without webhooks, a sparse safety net for lost deliveries with them) and
-    when presigned URLs are signed again."""
-    refresh = settings.r2_presign_ttl_seconds * URL_REFRESH_FRACTION
+    """The decisions' timing: polling (brisk without webhooks, a sparse safety net for lost deliveries with them),
+    progress writes, cleanup on deletion, and when presigned URLs are signed again."""
+    initial, maximum = settings.poll_initial_seconds, settings.poll_max_seconds
     if webhooks_received:
-        return Pacing(
-            poll_initial_seconds=settings.webhook_poll_initial_seconds,
-            poll_max_seconds=settings.webhook_poll_max_seconds,
-            url_refresh_before_seconds=refresh,
-        )
+        initial, maximum = settings.webhook_poll_initial_seconds, settings.webhook_poll_max_seconds
     return Pacing(
-        poll_initial_seconds=settings.poll_initial_seconds,
-        poll_max_seconds=settings.poll_max_seconds,
-        url_refresh_before_seconds=refresh,
+        poll_initial_seconds=initial,
+        poll_max_seconds=maximum,
+        progress_interval_seconds=settings.progress_interval_seconds,
+        delete_timeout_seconds=settings.delete_timeout_seconds,
+        url_refresh_before_seconds=settings.r2_presign_ttl_seconds * URL_REFRESH_FRACTION,
     )
 
 
