@@ -305,6 +305,22 @@ async def test_dropped_create_is_found_again(gen: ReplicateGenerator, fake: Fake
     assert fake.creates_by_marker == {"uid-1.1": 1, "uid-2.1": 1}
 
 
+async def test_find_matches_the_marker_whatever_the_rest_of_the_webhook_url(
+    server: FakeReplicateServer, fake: FakeReplicate
+) -> None:
+    # The create went out while the operator had another MEDIAGEN_WEBHOOK_URL (webhooks turned on since).
+    since = now()
+    CLOCK.advance(1)
+    before = ReplicateGenerator(FAKE_TOKEN, base_url=server.base_url, webhook_base_url="https://old.example/hook")
+    created = await before.create(request(correlation="uid-7.1"))
+    after = ReplicateGenerator(FAKE_TOKEN, base_url=server.base_url, webhook_base_url="https://new.example/w?x=1")
+    found = await after.find("uid-7.1", since)
+    assert found is not None and found.id == created.id
+    assert await after.find("uid-7.11", since) is None  # a marker is matched whole, not as a prefix
+    await before.aclose()
+    await after.aclose()
+
+
 async def test_find_follows_pages_within_a_bound(server: FakeReplicateServer, fake: FakeReplicate) -> None:
     fake.config.page_size = 3
     since = now()

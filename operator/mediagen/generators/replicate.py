@@ -146,9 +146,10 @@ class ReplicateGenerator:
     async def find(self, correlation: str, created_after: dt.datetime) -> Prediction | None:
         """The newest prediction created after ``created_after`` whose webhook carries ``correlation``.
 
-        Pages are newest first; paging stops at ``max_find_pages``, at a page older than ``created_after``,
-        or at a ``next`` link to another host (never send the token elsewhere)."""
-        wanted = self.webhook_url(correlation)
+        Only the marker is compared, never the rest of the URL: the URL is a setting, and the operator that created
+        the prediction may have had another one (turning webhooks on changes it), which must not cost a second
+        paid prediction. Pages are newest first; paging stops at ``max_find_pages``, at a page older than
+        ``created_after``, or at a ``next`` link to another host (never send the token elsewhere)."""
         since = _aware(created_after)
         url: str | None = "/v1/predictions?" + urlencode({"created_after": _isoformat(since)})
         for _ in range(self._max_find_pages):
@@ -163,7 +164,7 @@ class ReplicateGenerator:
                 created = parse_timestamp(item.get("created_at"))
                 if created is None or created >= since:
                     older_only = False
-                if item.get("webhook") == wanted and (created is None or created >= since):
+                if marker_of(item.get("webhook")) == correlation and (created is None or created >= since):
                     return parse_prediction(item)
             url = self._next_url(page.get("next"))
             if older_only and isinstance(results, list) and results:
@@ -230,6 +231,14 @@ class ReplicateGenerator:
             if isinstance(arg, str) and self._token in arg:
                 error.args = (*error.args[:i], arg.replace(self._token, "[REDACTED]"), *error.args[i + 1 :])
         return error
+
+
+def marker_of(webhook: Any) -> str | None:
+    """The correlation marker in a prediction's echoed webhook URL, or None."""
+    if not isinstance(webhook, str):
+        return None
+    values = [v for k, v in parse_qsl(urlsplit(webhook).query, keep_blank_values=True) if k == CORRELATION_PARAM]
+    return values[-1] if values else None
 
 
 def _route(request: CreateRequest) -> tuple[str, dict[str, Any]]:
