@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,7 +43,7 @@ async def store_outputs(
                     view.spec.output.key_prefix, view.namespace, view.name, view.uid, prediction.id, index, content_type
                 )
 
-            obj, location = await asyncio.to_thread(_copy_and_locate, deps, url, key_for)
+            obj, location = await _copy_in_thread(deps, url, key_for)
             if location.expires_at is not None:
                 expires = location.expires_at if expires is None else min(expires, location.expires_at)
             stored.append(
@@ -63,7 +65,26 @@ def resign(deps: WorkerDeps, outputs: list[StoredOutput]) -> tuple[list[StoredOu
     return [output.model_copy(update={"url": where.url}) for output, where in located], min(expiries, default=None)
 
 
-def _copy_and_locate(deps: WorkerDeps, url: str, key_for: Callable[[str], str]) -> tuple[StoredObject, ObjectURL]:
+async def _copy_in_thread(deps: WorkerDeps, url: str, key_for: Callable[[str], str]) -> tuple[StoredObject, ObjectURL]:
+    """Copy one output in a thread. Canceled (the resource went, the operator stops), the copy is told to stop and
+    is waited for before the transfer slot is given back: a slot stands for a copy really running, so
+    ``MEDIAGEN_MAX_TRANSFERS`` holds while cancels and deletes storm."""
+    cancel = threading.Event()
+    copying = asyncio.ensure_future(asyncio.to_thread(_copy_and_locate, deps, url, key_for, cancel))
+    try:
+        return await asyncio.shield(copying)
+    except asyncio.CancelledError:
+        cancel.set()  # stops at the next chunk and aborts a multipart upload in progress
+        while not copying.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                # Asked again (shutdown): still wait, a thread cannot be stopped sooner than its next chunk.
+                await asyncio.shield(copying)
+        raise
+
+
+def _copy_and_locate(
+    deps: WorkerDeps, url: str, key_for: Callable[[str], str], cancel: threading.Event
+) -> tuple[StoredObject, ObjectURL]:
     """Copy one output and get its URL, in one trip to a thread (a presigned URL is signed locally, no request)."""
-    obj = copy_output(deps.downloader, deps.store, url, key_for)
+    obj = copy_output(deps.downloader, deps.store, url, key_for, cancel=cancel)
     return obj, deps.store.url_for(obj.key)
