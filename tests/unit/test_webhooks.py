@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
@@ -16,6 +17,7 @@ from mediagen.controller.webhook_receiver import (
     PATH,
     InvalidSecret,
     WebhookReceiver,
+    check_headers,
     handle,
     signing_key,
     verify,
@@ -23,6 +25,7 @@ from mediagen.controller.webhook_receiver import (
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.state import parse_correlation
 from mediagen_dev.fake_replicate import sign
+from tests.support.virtual_clock import until
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KEY = signing_key(SECRET)
@@ -169,3 +172,76 @@ async def test_over_http(client: tuple[TestClient[Any, Any], Offers, list[str]])
     assert response.status == 503 and response.headers["Retry-After"] == "5"
     assert outcomes == ["accepted", "rejected", "rejected", "unknown"]
     assert len(offers.calls) == 2
+
+
+# --- the receiver's defences: nothing is read before it is worth reading --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"webhook-id": ""}, 400),
+        ({"webhook-timestamp": "soon"}, 400),
+        ({"webhook-signature": ""}, 400),
+        ({"webhook-timestamp": "1614265330"}, 401),  # years old: a replay
+    ],
+)
+def test_headers_are_checked_before_the_body(change: dict[str, str], status: int) -> None:
+    body = prediction_json()
+    problem = check_headers({**headers(body), **change}, time.time())
+    assert problem is not None and problem.status == status
+    assert check_headers(headers(body), time.time()) is None
+
+
+async def test_an_oversized_declared_body_is_refused_without_reading_it(
+    client: tuple[TestClient[Any, Any], Offers, list[str]],
+) -> None:
+    http, offers, outcomes = client
+    body = b"x" * (MAX_BODY_BYTES + 1)
+    response = await http.post(PATH + "?mg=u-9.1", data=io.BytesIO(body), headers=headers(b"{}"))
+    assert response.status == 413 and offers.calls == [] and outcomes == ["rejected"]
+
+
+async def _status_before_the_body(port: int, target: str, fields: dict[str, str]) -> int:
+    """Send only a request's head (declaring a body that never comes) and read the status line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**fields, "Content-Length": "1000"}.items())
+    writer.write(f"POST {target} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+    status = int((await asyncio.wait_for(reader.readline(), timeout=5)).split()[1])
+    writer.close()
+    return status
+
+
+async def test_a_delivery_without_its_headers_or_marker_is_answered_before_the_body() -> None:
+    offers, outcomes = Offers(), list[str]()
+    receiver = WebhookReceiver(SECRET, offers, outcome=outcomes.append)
+    port = await receiver.start("127.0.0.1", 0)
+    try:
+        assert await _status_before_the_body(port, PATH + "?mg=u-9.1", {"webhook-id": "msg_1"}) == 400
+        assert await _status_before_the_body(port, PATH, headers(b"{}")) == 204
+    finally:
+        await receiver.stop()
+    assert outcomes == ["rejected", "ignored"] and offers.calls == []
+
+
+async def test_a_slow_body_times_out_and_deliveries_at_once_are_bounded() -> None:
+    offers, outcomes = Offers(), list[str]()
+    receiver = WebhookReceiver(SECRET, offers, outcome=outcomes.append, max_concurrent=1, read_timeout=0.2)
+    async with TestClient(TestServer(receiver.app())) as http:
+        stalled = asyncio.Event()
+
+        async def drip() -> AsyncIterator[bytes]:
+            yield b"{"
+            await stalled.wait()
+            yield b"}"
+
+        slow = asyncio.create_task(http.post(PATH + "?mg=u-9.1", data=drip(), headers=headers(b"{}")))
+        await until(lambda: receiver.reading == 1)
+        body = prediction_json()
+        crowded = await http.post(PATH + "?mg=u-9.1", data=body, headers=headers(body))
+        assert crowded.status == 429 and crowded.headers["Retry-After"] == "5"
+        assert (await slow).status == 408
+        stalled.set()
+        response = await http.post(PATH + "?mg=u-9.1", data=body, headers=headers(body))
+        assert response.status == 204 and len(offers.calls) == 1
+        assert outcomes == ["rejected", "rejected", "accepted"]
