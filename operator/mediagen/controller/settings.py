@@ -144,6 +144,16 @@ class Settings(BaseSettings):
     )
 
     # --- Operator --------------------------------------------------------------------------------------
+    kube_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        alias="MEDIAGEN_KUBE_TIMEOUT_SECONDS",
+        description="How long the operator waits for each read of a Kubernetes API answer (a call gives up after "
+        "the connect timeout plus twice this).",
+    )
+    kube_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, alias="MEDIAGEN_KUBE_CONNECT_TIMEOUT_SECONDS", description="Connecting to the API server."
+    )
     namespace: str | None = Field(
         default=None, alias="MEDIAGEN_NAMESPACE", description="Watch one namespace; unset watches all."
     )

@@ -19,7 +19,7 @@ from mediagen.controller.worker_deps import WorkerDeps
 from mediagen.generators.base import Generator
 from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
-from mediagen.kube.client import KubernetesKube, load_api_client
+from mediagen.kube.client import KubeClient, KubeTimeouts, load_api_client
 from mediagen.reconcile.decide import Pacing
 from mediagen.storage.base import ObjectStore
 from mediagen.storage.s3 import S3Store, make_s3_client
@@ -47,7 +47,7 @@ class Runtime:
 
     deps: WorkerDeps
     http: httpx.Client
-    kube: KubernetesKube
+    kube: KubeClient
     webhooks: WebhookConfig | None = None
 
     async def aclose(self) -> None:
@@ -122,7 +122,11 @@ async def build_runtime(
         max_bytes=settings.max_output_bytes,
         token=token,
     )
-    kube = KubernetesKube(api_client)
+    kube = KubeClient(
+        api_client,
+        field_manager="mediagen-operator",
+        timeouts=KubeTimeouts(connect=settings.kube_connect_timeout_seconds, read=settings.kube_timeout_seconds),
+    )
     deps = WorkerDeps(
         generator=generator,
         store=build_store(settings),

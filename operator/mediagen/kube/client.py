@@ -1,28 +1,37 @@
-"""The operator's writes to the Kubernetes API, behind one small interface.
+"""The one Kubernetes adapter of the operator and the gateway: a small async interface over the official client.
 
-The official client is blocking; every call goes through a thread so kopf's event loop never stalls. Tests
-of the worker swap in an in-memory implementation of :class:`Kube`; integration tests use the real one
-against the real API server.
+Every call has a timeout (connect and read, from settings, plus a backstop around the whole call), every write names
+its field manager, and every error is translated into :mod:`mediagen.kube.errors` (Conflict, NotFound, Unavailable…),
+so nothing above this module sees the transport. The official client is blocking: calls run on a thread pool of
+their own, so the event loop never stalls. The interface is async and speaks plain dicts, so the transport can be
+swapped (an asyncio client) without touching a caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from mediagen.api.types import GROUP, KIND, PLURAL, VERSION
+from mediagen.kube.errors import Conflict, Gone, KubeError, NotFound, Unavailable, translate
+
+__all__ = ["MERGE_PATCH", "Conflict", "Gone", "Kube", "KubeClient", "KubeTimeouts", "Page", "Review", "load_api_client"]
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +41,40 @@ KUBE_THREADS = 16
 T = TypeVar("T")
 
 
-class Conflict(Exception):
-    """The object changed since it was read (HTTP 409); read it again and retry."""
+@dataclass(frozen=True)
+class KubeTimeouts:
+    """How long one call may take, in seconds: to connect, and to wait for each read of the answer."""
+
+    connect: float = 5.0
+    read: float = 15.0
+
+    @property
+    def request(self) -> tuple[float, float]:
+        """The official client's ``_request_timeout``."""
+        return (self.connect, self.read)
+
+    @property
+    def backstop(self) -> float:
+        """The whole call, however the transport behaves (a server that trickles bytes resets a read timeout)."""
+        return self.connect + 2 * self.read
 
 
-class Gone(Exception):
-    """The object no longer exists (HTTP 404)."""
+@dataclass
+class Page:
+    """One page of a list: the objects and the continue token of the next page ("" at the end)."""
+
+    items: list[dict[str, Any]]
+    continue_token: str = ""
+
+
+@dataclass
+class Review:
+    """The outcome of a TokenReview."""
+
+    authenticated: bool
+    username: str = ""
+    error: str = ""
+    groups: list[str] = field(default_factory=list)
 
 
 class Kube(Protocol):
@@ -74,48 +111,71 @@ def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # One connection per concurrent write; the default (5 per core) starves a busy operator.
+    # One connection per concurrent call; the default (5 per core) starves a busy operator.
     configuration.connection_pool_maxsize = 2 * KUBE_THREADS
     return k8s.ApiClient(configuration)
 
 
-class KubernetesKube:
-    """:class:`Kube` on the official kubernetes client."""
+class KubeClient:
+    """MediaGenerations, events, Secrets and TokenReviews on an :class:`kubernetes.client.ApiClient`.
+
+    ``field_manager`` names every write (``metadata.managedFields`` says who wrote what)."""
 
     def __init__(
-        self, api_client: k8s.ApiClient, *, component: str = "mediagen-operator", threads: int = KUBE_THREADS
+        self,
+        api_client: k8s.ApiClient,
+        *,
+        field_manager: str = "mediagen-operator",
+        timeouts: KubeTimeouts = KubeTimeouts(),
+        threads: int = KUBE_THREADS,
     ) -> None:
         self._custom = k8s.CustomObjectsApi(api_client)
         self._core = k8s.CoreV1Api(api_client)
-        self._component = component
+        self._auth = k8s.AuthenticationV1Api(api_client)
+        self._version = k8s.VersionApi(api_client)
+        self.field_manager = field_manager
+        self.timeouts = timeouts
         # Threads of its own: in asyncio's default pool (6 threads on two cores) API calls queued behind output
         # copies, which hold a thread for as long as an upload takes (minutes for a large video).
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
 
-    def close(self) -> None:
-        """Let the threads go once the calls in progress finish."""
-        self._pool.shutdown(wait=False)
+    def close(self, *, wait: bool = False) -> None:
+        """Let the threads go (``wait``: once the calls in progress finish)."""
+        self._pool.shutdown(wait=wait)
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+    # -- MediaGenerations ---------------------------------------------------------------------------------------
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        return await self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+        return await self._json(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
-    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
-            self._custom.patch_namespaced_custom_object_status,
+    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
+        """One page of MediaGenerations in ``namespace``, in the API server's order (by name)."""
+        result = await self._json(
+            self._custom.list_namespaced_custom_object,
             GROUP,
             VERSION,
             namespace,
             PLURAL,
-            name,
-            patch,
-            _content_type=MERGE_PATCH,
+            limit=limit,
+            _continue=continue_token or None,
+        )
+        items = result.get("items") or []
+        return Page(items=list(items), continue_token=(result.get("metadata") or {}).get("continue") or "")
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json(
+            self._custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            body,
+            field_manager=self.field_manager,
         )
 
-    async def patch_metadata(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
+    async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch on the object (not its status); returns the updated object."""
+        return await self._json(
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -123,20 +183,40 @@ class KubernetesKube:
             PLURAL,
             name,
             patch,
+            field_manager=self.field_manager,
+            _content_type=MERGE_PATCH,
+        )
+
+    async def patch_metadata(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.patch(namespace, name, patch)
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._json(
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
+            field_manager=self.field_manager,
             _content_type=MERGE_PATCH,
         )
 
     async def delete(self, namespace: str, name: str, uid: str) -> None:
         options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
         # Already gone, or replaced by a new object of the same name: nothing of ours to delete either way.
-        with contextlib.suppress(Gone, Conflict):
-            await self._call(
+        with contextlib.suppress(NotFound, Conflict):
+            await self._json(
                 self._custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=options
             )
+
+    # -- events, secrets, reviews --------------------------------------------------------------------------------
 
     async def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = body.get("metadata", {})
         now = dt.datetime.now(dt.UTC)
+        component = self.field_manager
         event = k8s.CoreV1Event(
             # Named as client-go's recorder names them, <object>.<unix nanoseconds in hex>: lists come back in
             # name order, so `kubectl describe` (which sorts by whole seconds only) keeps same-second events
@@ -159,43 +239,77 @@ class KubernetesKube:
             first_timestamp=now,
             last_timestamp=now,
             count=1,
-            source=k8s.V1EventSource(component=self._component),
-            reporting_component=self._component,
-            reporting_instance=self._component,
+            source=k8s.V1EventSource(component=component),
+            reporting_component=component,
+            reporting_instance=component,
         )
         try:
-            await self._in_thread(self._post_event, meta.get("namespace"), event)
-        except Exception as err:  # events are best effort by nature; the status carries the truth
-            log.warning("could not record event %s: %s", reason, _describe(err))
+            await self._call(self._post_event, meta.get("namespace"), event)
+        except KubeError as err:  # events are best effort by nature; the status carries the truth
+            log.warning("could not record event %s: %s: %s", reason, type(err).__name__, err)
 
-    def _post_event(self, namespace: str, event: k8s.CoreV1Event) -> None:
+    def _post_event(self, namespace: str, event: k8s.CoreV1Event, **kwargs: Any) -> None:
         # The raw response: the created Event is not needed, and parsing it into a model costs about as much as
         # building the request. Reading it to the end gives the connection back to the pool.
-        response: Any = self._core.create_namespaced_event(namespace, event, _preload_content=False)
+        response: Any = self._core.create_namespaced_event(
+            namespace, event, field_manager=self.field_manager, _preload_content=False, **kwargs
+        )
         response.drain_conn()
         response.release_conn()
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = await self._in_thread(_json_call, fn, *args, **kwargs)
-        except ApiException as err:
-            if err.status == 409:
-                raise Conflict(_describe(err)) from None
-            if err.status == 404:
-                raise Gone(_describe(err)) from None
-            raise
+    async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes]:
+        """The decoded data of a Secret (keys that are not base64 are left out, with a warning)."""
+        secret = await self._call(self._core.read_namespaced_secret, name, namespace)
+        data: dict[str, bytes] = {}
+        for key, value in (secret.data or {}).items():
+            try:
+                data[key] = base64.b64decode(value or "", validate=True)
+            except (binascii.Error, ValueError):
+                log.warning("secret %s/%s: key %s is not base64; ignored", namespace, name, key)
+        return data
+
+    async def review_token(self, token: str, audiences: list[str]) -> Review:
+        """Ask the API server who ``token`` belongs to (TokenReview)."""
+        spec = k8s.V1TokenReviewSpec(token=token, audiences=audiences or None)
+        review = await self._call(self._auth.create_token_review, k8s.V1TokenReview(spec=spec))
+        status = review.status
+        if status is None:
+            return Review(authenticated=False, error="no status")
+        user = status.user
+        return Review(
+            authenticated=bool(status.authenticated),
+            username=(user.username or "") if user else "",
+            groups=list(user.groups or []) if user else [],
+            error=status.error or "",
+        )
+
+    async def ping(self) -> None:
+        """Return when the API server answers; raise :class:`Unavailable` otherwise."""
+        await self._call(self._version.get_code)
+
+    # -- the transport -------------------------------------------------------------------------------------------
+
+    async def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``fn``'s answer as parsed JSON. The raw response skips the client's generic deserialization (decoding,
+        content-type sniffing, type dispatch); the custom-object calls return plain dicts anyway."""
+        result = await self._call(_raw_json, fn, *args, **kwargs)
+        if not isinstance(result, dict):
+            raise Unavailable(f"the Kubernetes API answered with a {type(result).__name__}, not an object")
         return result
 
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(fn, *args, _request_timeout=self.timeouts.request, **kwargs)
+        try:
+            async with asyncio.timeout(self.timeouts.backstop):
+                return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except ApiException as err:
+            raise translate(err.status or 0, err.body, err.reason or "") from None
+        except TimeoutError:
+            raise Unavailable(f"the Kubernetes API did not answer within {self.timeouts.backstop:g} s") from None
+        except (Urllib3Error, OSError) as err:
+            raise Unavailable(f"the Kubernetes API is unreachable: {type(err).__name__}") from None
 
-def _json_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn``'s response body as parsed JSON. The custom-object calls return plain dicts anyway; the raw response
-    skips the client's generic deserialization (decoding, content-type sniffing, type dispatch). Errors still
-    raise :class:`ApiException` with the status."""
+
+def _raw_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     response = fn(*args, _preload_content=False, **kwargs)
     return json.loads(response.data)
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, ApiException):
-        return f"HTTP {err.status} {err.reason}"
-    return f"{type(err).__name__}: {err}"
