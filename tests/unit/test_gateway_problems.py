@@ -21,8 +21,9 @@ from mediagen.gateway.cluster import (
     TooLarge,
     Unavailable,
 )
-from mediagen.gateway.kube_cluster import translate
 from mediagen.gateway.problems import cluster_problem, pointer, validation_errors
+from mediagen.kube.errors import Conflict, KubeError
+from mediagen.kube.errors import translate as translate_status
 
 
 def test_json_pointers_escape_slashes_and_tildes() -> None:
@@ -98,9 +99,15 @@ def _api_error(status: int, body: dict[str, Any] | str = "") -> ApiException:
     return error
 
 
+def translate(error: ApiException) -> KubeError:
+    """What the shared Kubernetes adapter raises for ``error``."""
+    return translate_status(error.status or 0, error.body, error.reason or "")
+
+
 def test_translate_the_api_servers_answers() -> None:
     assert isinstance(translate(_api_error(404)), NotFound)
-    assert isinstance(translate(_api_error(409)), AlreadyExists)
+    assert isinstance(translate(_api_error(409, {"reason": "AlreadyExists"})), AlreadyExists)
+    assert type(translate(_api_error(409, {"reason": "Conflict"}))) is Conflict
     assert isinstance(translate(_api_error(410)), Expired)
     assert isinstance(translate(_api_error(403)), Forbidden)
     assert isinstance(translate(_api_error(400)), BadRequest)
