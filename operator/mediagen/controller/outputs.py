@@ -7,6 +7,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from mediagen.transfer import collect_output_urls, copy_output
 
 if TYPE_CHECKING:
     from mediagen.controller.worker_deps import WorkerDeps
+
+log = logging.getLogger(__name__)
 
 
 async def store_outputs(
@@ -86,5 +89,9 @@ def _copy_and_locate(
     deps: WorkerDeps, url: str, key_for: Callable[[str], str], cancel: threading.Event
 ) -> tuple[StoredObject, ObjectURL]:
     """Copy one output and get its URL, in one trip to a thread (a presigned URL is signed locally, no request)."""
-    obj = copy_output(deps.downloader, deps.store, url, key_for, cancel=cancel)
-    return obj, deps.store.url_for(obj.key)
+    log.debug("transfer started")  # with "transfer ended": how many copies really ran at once (make chaos)
+    try:
+        obj = copy_output(deps.downloader, deps.store, url, key_for, cancel=cancel)
+        return obj, deps.store.url_for(obj.key)
+    finally:
+        log.debug("transfer ended")

@@ -135,9 +135,11 @@ class Stack:
         env.update(extra)
         return env
 
-    def operator(self, name: str, env: Mapping[str, str]) -> OperatorProcess:
-        """An operator process (not started) logging to ``<workdir>/<name>.log``; stopped by :meth:`stop_operators`."""
-        process = OperatorProcess(self.plane.kubeconfig, env, self.workdir / f"{name}.log")
+    def operator(self, name: str, env: Mapping[str, str], *, kubeconfig: Path | None = None) -> OperatorProcess:
+        """An operator process (not started) logging to ``<workdir>/<name>.log``; stopped by :meth:`stop_operators`.
+
+        ``kubeconfig``: another way to the API server than the admin's (through a fault proxy, say)."""
+        process = OperatorProcess(kubeconfig or self.plane.kubeconfig, env, self.workdir / f"{name}.log")
         self.operators.append(process)
         return process
 

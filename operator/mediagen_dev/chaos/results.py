@@ -28,7 +28,14 @@ HEADLINE_KEYS = (
     "fuzz_cases",
     "fuzz_failures",
     "secret_leaks",
+    "stuck_workers",
+    "webhook_flood_rss_growth_mb",
+    "max_concurrent_transfers",
 )
+_LATEST = frozenset({"failover_seconds", "webhook_flood_rss_growth_mb"})
+"""Headline keys a scenario reports as a figure of its own, not a count to add up."""
+_MOST = frozenset({"max_concurrent_transfers"})
+"""Headline keys that are a maximum across scenarios."""
 
 
 @dataclass
@@ -50,13 +57,16 @@ class Outcome:
 def combine(outcomes: list[Outcome], *, scale: str, started: dt.datetime, seconds: float) -> dict[str, Any]:
     """The reliability report: headline keys first, then per-scenario accounts."""
     headline: dict[str, Any] = dict.fromkeys(HEADLINE_KEYS, 0)
-    headline["failover_seconds"] = None
+    for key in _LATEST | _MOST:
+        headline[key] = None
     for outcome in outcomes:
         for key, value in outcome.headline.items():
             if key not in headline:
                 raise KeyError(f"{outcome.name}: {key!r} is not a headline key")
-            if key == "failover_seconds":
+            if key in _LATEST:
                 headline[key] = value
+            elif key in _MOST:
+                headline[key] = value if headline[key] is None else max(headline[key], value)
             elif value is not None:
                 headline[key] += value
     return {

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediagen_dev.chaos import abuse, controlplane, failover, fuzz, kills, outages, secrets
+from mediagen_dev.chaos import (
+    abuse,
+    apiserver_faults,
+    controlplane,
+    failover,
+    fuzz,
+    kills,
+    outages,
+    secrets,
+    transfers,
+    webhook_flood,
+)
 from mediagen_dev.chaos.chaos_stack import Stack
 from mediagen_dev.chaos.results import Outcome, combine, load, merged, write
 from mediagen_dev.paths import REPO_ROOT
@@ -39,6 +50,9 @@ SCENARIOS: dict[str, Scenario] = {
     "kills": Scenario(kills.run, kills.SMALL, kills.FULL),
     "outages": Scenario(outages.run, outages.SMALL, outages.FULL),
     "failover": Scenario(failover.run, failover.SMALL, failover.FULL),
+    "apifaults": Scenario(apiserver_faults.run, apiserver_faults.SMALL, apiserver_faults.FULL),
+    "transfers": Scenario(transfers.run, transfers.SMALL, transfers.FULL),
+    "webhookflood": Scenario(webhook_flood.run, webhook_flood.SMALL, webhook_flood.FULL),
     "controlplane": Scenario(controlplane.run, controlplane.SMALL, controlplane.FULL),
 }
 

@@ -40,6 +40,8 @@ class OutputFile:
     seed: int = 0
     width: int = 8
     height: int = 8
+    bytes_per_second: float | None = None
+    """Serve no faster than this (None: as fast as loopback goes)."""
 
     @property
     def is_png(self) -> bool:

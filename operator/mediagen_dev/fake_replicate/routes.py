@@ -329,6 +329,8 @@ async def _file(fake: FakeReplicate, request: Request, params: dict[str, str]) -
     async def chunks() -> AsyncIterator[bytes]:
         for chunk in file.iter_chunks():
             yield chunk
+            if file.bytes_per_second:
+                await asyncio.sleep(len(chunk) / file.bytes_per_second)  # a slow CDN: copies that take a while
 
     return StreamingResponse(chunks(), media_type=file.content_type, headers={"Content-Length": str(file.length)})
 
