@@ -80,9 +80,12 @@ class Worker:
             return  # older than (or the very version) a write or read of ours already returned
         old_meta, new_meta = self.body.get("metadata", {}), body.get("metadata", {})
         self.body = body
-        # Our own status writes come back through the watch too; only the user's changes need a wake-up.
-        if old_meta.get("generation") != new_meta.get("generation") or (
-            new_meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp")
+        # Our own status writes come back through the watch too; only the user's changes need a wake-up (and any
+        # change, while the resource cannot be read: it may be the fix).
+        if (
+            old_meta.get("generation") != new_meta.get("generation")
+            or (new_meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"))
+            or self._reported_invalid is not None
         ):
             self._wake.set()
 
@@ -109,6 +112,7 @@ class Worker:
                     # Parse the body only when it changed: most steps (create, upload) leave it as it was.
                     if parsed is None or parsed[0] is not self.body:
                         parsed = (self.body, self._parse(self.body))
+                        self._reported_invalid = None  # readable (again)
                     view = parsed[1]
                     now = self.deps.clock.now()
                     if view.deleting and self.memory.deletion_seen is None:
