@@ -502,4 +502,5 @@ def test_the_deadline_counts_from_creation_while_nothing_has_started() -> None:
     step = decide(v, mem(failure=throttled, failure_during="create", recovery_done_for=1), NOW)
     assert isinstance(step, Finish) and step.reason == "DeadlineExceeded"
     fresh = view(spec={"timeoutSeconds": 600}, pending=1, created=created)
-    assert decide(fresh, mem(recovery_done_for=1), NOW) == Create(1, 500)  # Cancel-After: what is left of it
+    # Starting now: the deadline counts from the start from here on, and Replicate's Cancel-After ends with it.
+    assert decide(fresh, mem(recovery_done_for=1), NOW) == Create(1, 600)

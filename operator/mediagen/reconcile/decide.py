@@ -303,8 +303,11 @@ def _past_deadline(view: View, now: dt.datetime) -> bool:
 
 
 def _remaining_seconds(view: View, now: dt.datetime) -> int:
-    deadline = _deadline(view)
-    remaining = view.spec.timeout_seconds if deadline is None else (deadline - now).total_seconds()
+    """Replicate's Cancel-After for a create. The first attempt starts now (its Record write makes ``now`` the
+    start time), so it gets the whole timeout, which ends with ours: from creation it would end first, and the
+    generation would end CanceledRemotely instead of DeadlineExceeded."""
+    start = view.status.start_time or now
+    remaining = (start + dt.timedelta(seconds=view.spec.timeout_seconds) - now).total_seconds()
     return max(1, int(remaining))
 
 
