@@ -39,8 +39,9 @@ def test_an_unreadable_status_is_reported_and_the_generation_carries_on_once_fix
         return any(c.get("reason") == "InvalidResource" for c in conditions)
 
     body = _wait(stack, namespace, "the condition", reported)
-    (condition,) = [c for c in body["status"]["conditions"] if c["reason"] == "InvalidResource"]
-    assert condition["status"] == "Unknown" and "status.startTime" in condition["message"]
+    statuses = {c["type"]: c["status"] for c in body["status"]["conditions"] if c["reason"] == "InvalidResource"}
+    assert statuses == {"Succeeded": "Unknown", "Ready": "False", "Stalled": "True"}  # kstatus: Failed, for now
+    assert all("status.startTime" in c["message"] for c in body["status"]["conditions"])
     events = [e for e in stack.events(namespace) if e.reason == "InvalidResource"]
     assert events and events[0].type == "Warning" and "status.startTime" in events[0].message
     fixed = {"status": {"startTime": body["metadata"]["creationTimestamp"]}}

@@ -172,9 +172,9 @@ async def test_an_unreadable_status_is_reported_and_picked_up_once_fixed(
     worker = Worker(copy.deepcopy(body), deps_for(kube, store, MockGenerator(clock=clock.now), clock))
     task = asyncio.create_task(worker.run())
     await until(lambda: ("Warning", "InvalidResource") in kube.events)
-    condition = kube.body["status"]["conditions"][0]
-    assert (condition["type"], condition["status"], condition["reason"]) == ("Succeeded", "Unknown", "InvalidResource")
-    assert "status.startTime" in condition["message"]
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in kube.body["status"]["conditions"]}
+    assert conditions["Succeeded"] == ("Unknown", "InvalidResource") and conditions["Stalled"][0] == "True"
+    assert all("status.startTime" in c["message"] for c in kube.body["status"]["conditions"])
     assert not task.done()
     del kube.body["status"]["startTime"]  # someone fixes it
     worker.update(kube._bump())
