@@ -2,7 +2,19 @@
 # Builds etcd, kube-apiserver and kubectl from the pinned Go tools modules in hack/tools/
 # into a per-user cache outside the checkout, so a fresh clone on the same machine reuses them.
 # Binaries are built only when missing. Prints the directory that holds the three binaries.
+#
+# --with-node also builds kubelet, kube-controller-manager, kube-scheduler and kube-proxy (hack/build-node.sh,
+# make e2e). All Kubernetes binaries that are missing are built by one `go build` call: they share most
+# packages, and one call schedules them across the cores and links them without a second pass over the graph.
 set -euo pipefail
+
+with_node=0
+for arg in "$@"; do
+  case $arg in
+    --with-node) with_node=1 ;;
+    *) echo "usage: $0 [--with-node]" >&2; exit 2 ;;
+  esac
+done
 
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
@@ -44,6 +56,28 @@ build() {  # build <module dir> <package> <output>
   mv "$out.tmp" "$out"   # atomic: an interrupted build never leaves a half-written binary behind
 }
 
+build_k8s() {  # build_k8s <command name>...: the missing ones, in one go build call
+  local name missing=() packages=()
+  for name in "$@"; do
+    [ -x "$k8s_out/$name" ] || missing+=("$name")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  require_go
+  for name in "${missing[@]}"; do packages+=("k8s.io/kubernetes/cmd/$name"); done
+  echo "building ${missing[*]} into $k8s_out (first run only; takes minutes)..." >&2
+  local tmp=$k8s_out/.build.$$
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  if ! (cd "$here/tools/k8s" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${packages[@]}") >&2; then
+    echo "error: building ${missing[*]} failed; see the go output above." >&2
+    rm -rf "$tmp"
+    exit 4
+  fi
+  for name in "${missing[@]}"; do
+    mv "$tmp/$name" "$k8s_out/$name"   # atomic: an interrupted build never leaves a half-written binary behind
+  done
+  rm -rf "$tmp"
+}
+
 # Parallel test runs on one machine (pytest-xdist workers, CI jobs) must not build the same
 # binary at once; the second waits here and then finds the binaries already built.
 mkdir -p "$cache"
@@ -53,8 +87,11 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 build "$here/tools/etcd" go.etcd.io/etcd/server/v3 "$etcd_out/etcd"
-build "$here/tools/k8s" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_out/kube-apiserver"
-build "$here/tools/k8s" k8s.io/kubernetes/cmd/kubectl "$k8s_out/kubectl"
+k8s_commands=(kube-apiserver kubectl)
+if [ "$with_node" = 1 ]; then
+  k8s_commands+=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+fi
+build_k8s "${k8s_commands[@]}"
 
 mkdir -p "$assets"
 ln -sf "$etcd_out/etcd" "$assets/etcd"
