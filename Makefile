@@ -1,5 +1,5 @@
 # The two commands of the README: `make dev` (everything locally, embedded defaults) and `make test`.
-.PHONY: uv dev test test-unit test-integration lint crd controlplane helm checks kind-e2e bench chaos
+.PHONY: uv dev test test-unit test-integration lint crd controlplane helm checks kind-e2e e2e bench chaos
 
 # uv from PATH, or the pinned uv installed on first use into ~/.cache/mediagen (hack/uv.sh): both commands work
 # on a machine with nothing but python3, Go and make.
@@ -46,9 +46,16 @@ helm:
 checks:
 	hack/build-checks.sh
 
-# kind cluster + image + chart in mock mode + an example to Succeeded (needs Docker, kind, kubectl).
+# The end-to-end scenarios (tests/e2e) on kind: images built and loaded with Docker (needs Docker, kind, kubectl).
 kind-e2e:
-	hack/kind-e2e.sh
+	UV=$(UV) hack/kind-e2e.sh
+
+# The same scenarios on a one-node cluster of this machine (kubelet, containerd, CNI bridge; no Docker, no registry;
+# needs root). Builds what it needs into ~/.cache/mediagen, tears everything down and checks the machine is as it
+# was. E2E_SCALE=full: 2,000 generations in flight, figures into bench/results.json ("e2e").
+E2E_SCALE ?= smoke
+e2e:
+	UV=$(UV) hack/e2e.sh --scale $(E2E_SCALE) $(if $(ARGS),-- $(ARGS))
 
 # Benchmarks (README "Benchmarks"): the real control plane, fake Replicate and S3, the operator as its own process;
 # about 20 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.

@@ -66,6 +66,7 @@ image_value() { sed -n "s/^$1=//p" "$work/images-python" "$work/images-node"; }
 
 cluster=$work/c
 status=0
+# shellcheck disable=SC2329 # the EXIT trap calls it
 finish() {
   local rc=$?
   [ "$rc" = 0 ] || status=$rc
@@ -92,7 +93,8 @@ trap 'exit 130' INT TERM
 
 log "one-node cluster"
 bash "$here/node/cluster.sh" up "$cluster" \
-  "$(image_value pause)" "$(image_value coredns)" "$(image_value mediagen)" "$(image_value tooling)"
+  "$(image_value pause)" "$(image_value coredns)" "$(image_value mediagen)" "$(image_value demo)" \
+  "$(image_value tooling)"
 stamp "cluster up ($(tr '\n' ' ' <"$cluster/timings"))"
 
 log "scenarios (pytest tests/e2e, scale $scale)"
@@ -103,7 +105,7 @@ helm=$("$here/build-helm.sh")
     MEDIAGEN_E2E_IMAGE=localhost/mediagen:e2e MEDIAGEN_E2E_TOOLING_IMAGE=localhost/mediagen-tooling:e2e \
     MEDIAGEN_E2E_SCALE=$scale MEDIAGEN_E2E_PLATFORM=local-node MEDIAGEN_E2E_FIGURES=$work/figures.json \
     MEDIAGEN_E2E_NODE_TIMINGS=$cluster/timings MEDIAGEN_E2E_IMAGE_SIZE_BYTES=$(image_value mediagen_size_bytes) \
-    ${UV:-uv} run pytest tests/e2e -p no:cacheprovider -o addopts= -v "${pytest_args[@]}"
+    "${UV:-$here/uv.sh}" run pytest tests/e2e -m e2e -p no:cacheprovider -v "${pytest_args[@]}"
 ) || status=$?
 stamp "scenarios finished (pytest exit $status)"
 
@@ -123,7 +125,7 @@ else
 fi
 
 if [ "$status" = 0 ] && [ "$scale" = full ]; then
-  ${UV:-uv} run --directory "$root" python -m mediagen_dev.e2e.results "$work/figures.json" "$cluster/timings" \
+  "${UV:-$here/uv.sh}" run --directory "$root" python -m mediagen_dev.e2e.results "$work/figures.json" "$cluster/timings" \
     bench/results.json
 fi
 exit "$status"

@@ -501,7 +501,7 @@ remove_rules() {
   local family name
   while read -r family name; do
     if ! grep -qx "table $family $name" "$dir/nft-tables-before" 2>/dev/null; then
-      if [ -z "$(nft list table "$family" "$name" 2>/dev/null | grep -Ev '^\s*(table|chain|type|policy|\}|$)')" ]; then
+      if ! nft list table "$family" "$name" 2>/dev/null | grep -qEv '^\s*(table|chain|type|policy|\}|$)'; then
         nft delete table "$family" "$name" 2>/dev/null || true
       fi
     fi

@@ -8,8 +8,10 @@
 #   pause     localhost/pause:3.10          hack/node/pause.c, gcc -static
 #   coredns   localhost/coredns:v1.14.7     the CoreDNS binary of hack/build-node.sh
 #   mediagen  localhost/mediagen:e2e        the project's Dockerfile, target `runtime` (the product image)
-#   demo      localhost/mediagen-demo:e2e   the project's Dockerfile, the demo-store target
-#   tooling   localhost/mediagen-tooling:e2e  hack/node/tooling.Dockerfile: the fake Replicate and S3 server
+#   demo      localhost/mediagen:e2e-demo   the project's Dockerfile, target `demo` (the chart's demo store; the
+#                                           name the chart derives from image.repository and image.tag)
+#   tooling   localhost/mediagen-tooling:e2e  hack/node/tooling.Dockerfile: the demo image plus operator/mediagen_dev
+#                                           (the fake Replicate, the S3 server, the webhook relay)
 #
 # The project's Dockerfile is built by Debian's daemonless buildah, with its PYTHON_IMAGE base argument pointing
 # at a local image: a debootstrap'd Debian bookworm with python3 and pip (the stand-in for python:3.11-slim;
@@ -58,13 +60,16 @@ trap cleanup EXIT
 
 hash_of() { sha256sum | cut -c1-16; }
 
+# tree_hash <dir under the repository>: the digests of its files (caches excluded), in a stable order.
+tree_hash() {
+  (cd "$root" && find "$1" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum)
+}
+
 # The files of the build context, read from .dockerignore's `!` lines (everything else is ignored there).
 context_key() {
   (cd "$root" && {
-    cat Dockerfile "$@"
-    sed -n 's/^!//p' .dockerignore | sed 's|/$||' | while read -r path; do
-      find "$path" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
-    done
+    cat Dockerfile
+    sed -n 's/^!//p' .dockerignore | sed 's|/$||' | while read -r path; do tree_hash "$path"; done
   }) | hash_of
 }
 
@@ -123,7 +128,7 @@ single_file_image() {
   export_image "$tag" "$tar"
 }
 
-# dockerfile_image <tag> <tar> <buildah build args...>: build with the local base, export.
+# dockerfile_image <tag> <tar> <buildah build args... context>: build with the local base, export.
 dockerfile_image() {
   local tag=$1 tar=$2
   shift 2
@@ -134,7 +139,7 @@ dockerfile_image() {
   bah build --pull-never --isolation chroot --network host --layers --quiet \
     --build-arg "PYTHON_IMAGE=$base" \
     -v "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:ro" --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    -t "$tag.build" "$@" "$root" >&2
+    -t "$tag.build" "$@" >&2
   local container
   container=$(bah from --pull-never "$tag.build")
   bah config --env SSL_CERT_FILE- "$container"
@@ -144,12 +149,21 @@ dockerfile_image() {
 
 python_images() {
   base=$(base_image)
-  local mediagen_tar tooling_tar
-  mediagen_tar=$cache/images/mediagen-$(context_key).tar
-  dockerfile_image localhost/mediagen:e2e "$mediagen_tar" --target runtime -f "$root/Dockerfile"
-  tooling_tar=$cache/images/tooling-$(context_key hack/node/tooling.Dockerfile).tar
-  dockerfile_image localhost/mediagen-tooling:e2e "$tooling_tar" -f "$here/tooling.Dockerfile"
+  local key mediagen_tar demo_tar tooling_tar
+  key=$(context_key)
+  mediagen_tar=$cache/images/mediagen-$key.tar
+  dockerfile_image localhost/mediagen:e2e "$mediagen_tar" --target runtime -f "$root/Dockerfile" "$root"
+  demo_tar=$cache/images/mediagen-demo-$key.tar
+  dockerfile_image localhost/mediagen:e2e-demo "$demo_tar" --target demo -f "$root/Dockerfile" "$root"
+  tooling_tar=$cache/images/tooling-$( (echo "$key"; cat "$here/tooling.Dockerfile"; tree_hash operator/mediagen_dev) | hash_of).tar
+  if [ ! -f "$tooling_tar" ]; then
+    bah inspect --type image localhost/mediagen:e2e-demo >/dev/null 2>&1 \
+      || bah pull --quiet "docker-archive:$demo_tar" >/dev/null
+    dockerfile_image localhost/mediagen-tooling:e2e "$tooling_tar" --build-arg DEMO_IMAGE=localhost/mediagen:e2e-demo \
+      -f "$here/tooling.Dockerfile" "$root/operator"
+  fi
   echo "mediagen=$mediagen_tar"
+  echo "demo=$demo_tar"
   echo "tooling=$tooling_tar"
   echo "mediagen_size_bytes=$(stat -c %s "$mediagen_tar")"
 }

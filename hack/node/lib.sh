@@ -20,6 +20,7 @@ export POD_CIDR SERVICE_CIDR DNS_IP RELAY_HOST_IP RELAY_IP RELAY_HOST_LINK BRIDG
 
 # Host directories the node's programs create whatever they are told (the kubelet's device-plugin socket, libcni's
 # result cache, containerd's shim sockets, pod namespaces, log links): removed after a run unless they existed.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 NODE_HOST_DIRS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods)
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -27,6 +28,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 # The sysctls a node run may change: forwarding (ours), the kubelet's kernel tunables, kube-proxy's conntrack
 # and localnet settings, the bridge netfilter switches.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 NODE_SYSCTLS=(
   net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv4.conf.default.forwarding
   net.ipv4.conf.all.route_localnet net.ipv6.conf.all.forwarding

@@ -42,7 +42,7 @@ ip route show table all 2>/dev/null | grep -Ev '^(broadcast|local) ' | sort
 ip -6 route show table all 2>/dev/null | grep -Ev '^(broadcast|local|multicast|anycast) ' | sort
 
 section netns
-ls -1 /run/netns 2>/dev/null | sed 's/^/netns /' || true
+find /run/netns -mindepth 1 -maxdepth 1 -printf 'netns %f\n' 2>/dev/null | sort || true
 [ -d /run/netns ] && echo "dir /run/netns"
 
 section mounts
