@@ -3,7 +3,8 @@
 # kube-controller-manager, kube-scheduler, containerd + runc, the kubelet, kube-proxy and CoreDNS, every one of
 # them bound to loopback or to addresses inside network namespaces this script creates.
 #
-#   cluster.sh up DIR IMAGE_TAR...   start everything, import the image tars, write DIR/kubeconfig (admin)
+#   cluster.sh up DIR PAUSE_TAR COREDNS_TAR IMAGE_TAR...
+#                                    start everything, import the image tars, write DIR/kubeconfig (admin)
 #   cluster.sh down DIR              stop everything and remove what `up` added to the machine (idempotent)
 #   cluster.sh images DIR            the images containerd holds (while up)
 #   cluster.sh import DIR IMAGE_TAR...  (re)import images into a running node (to iterate on an image)
@@ -297,7 +298,6 @@ import_images() {
   for tar in "$@"; do
     ctr_k8s images import --no-unpack=false "$tar" >/dev/null || die "importing $tar failed"
   done
-  ctr_k8s images ls -q | sort >"$dir/imported-images"
 }
 
 kubelet_up() {
@@ -396,19 +396,26 @@ up() {
   net_up
   cni_config
   containerd_up
+  # The node's own images (pause, CoreDNS: the first two) before the kubelet starts; the large ones meanwhile.
+  import_images "$1" "$2" &
+  local importing_node=$!
+  shift 2
   import_images "$@" &
   local importing=$!
   etcd_up
   apiserver_up
   relay_up
   controllers_up
-  wait "$importing" || die "importing the images failed"
+  wait "$importing_node" || die "importing the pause and CoreDNS images failed"
   kubelet_up
   proxy_up
   wait_for "node $node_name Ready" 180 node_ready
   echo "node_ready_s=$((SECONDS - t0))" >"$dir/timings"
   coredns_up
   echo "coredns_ready_s=$((SECONDS - t0))" >>"$dir/timings"
+  wait "$importing" || die "importing the images failed"
+  ctr_k8s images ls -q | sort >"$dir/imported-images"
+  echo "images_imported_s=$((SECONDS - t0))" >>"$dir/timings"
   echo "local node up in $((SECONDS - t0)) s: KUBECONFIG=$dir/kubeconfig" >&2
 }
 
@@ -416,6 +423,9 @@ up() {
 down() {
   [ -d "$dir" ] || return 0
   api_port=$(cat "$dir/api-port" 2>/dev/null || echo 0)
+  # The pods' host-side veths: deleted explicitly below, since a pod's namespace can outlive its processes by
+  # minutes (sockets the kill left closing), and its veth pair with it.
+  ip -o link show master "$BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' >"$dir/pod-veths" || true
   stop kube-proxy
   stop kubelet
   # Pods go before containerd: their tasks are killed, containers and sandboxes removed.
@@ -460,6 +470,10 @@ down() {
   if [ -e "$dir/relay.netns" ]; then
     umount "$dir/relay.netns" 2>/dev/null || true
   fi
+  local veth
+  while read -r veth; do
+    [ -n "$veth" ] && ip link del "$veth" 2>/dev/null || true
+  done <"$dir/pod-veths"
   ip link del "$RELAY_HOST_LINK" 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   ip route del blackhole "$SERVICE_CIDR" 2>/dev/null || true

@@ -46,3 +46,22 @@ def test_script_is_executable_bash_in_strict_mode(script: Path) -> None:
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in text
     assert os.access(script, os.X_OK), f"chmod +x {script.relative_to(ROOT)}"
+
+
+def test_machine_snapshot_is_stable_and_complete() -> None:
+    """make e2e compares two snapshots with diff: one taken twice with nothing in between must not differ, and it
+    covers every kind of state a node run can leave behind."""
+    script = ROOT / "hack" / "node" / "snapshot.sh"
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        pytest.skip("the snapshot reads nft rules and namespaces: root with nftables (hack/node/packages.sh)")
+    first, second = (
+        subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True, timeout=120).stdout
+        for _ in range(2)
+    )
+    sections = {line[3:] for line in first.splitlines() if line.startswith("## ")}
+    assert sections == {
+        "processes", "nft", "iptables-legacy", "links", "addresses", "routes", "netns", "mounts", "cgroups",
+        "sysctls", "files",
+    }  # fmt: skip
+    assert "net.ipv4.ip_forward = " in first
+    assert first == second
