@@ -33,6 +33,7 @@ done
 case $scale in smoke | full) ;; *) die "--scale must be smoke or full, not $scale" ;; esac
 [ "$(id -u)" = 0 ] || die "make e2e needs root (containerd, network namespaces, iptables)"
 
+export PATH="$HOME/.local/bin:$PATH"  # uv, as .ci/run installs it
 cache=${MEDIAGEN_CACHE:-$HOME/.cache/mediagen}
 mkdir -p "$cache"
 exec 7>"$cache/.e2e.lock"

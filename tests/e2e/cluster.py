@@ -120,6 +120,11 @@ class Cluster:
         ns = ["-n", namespace] if namespace else []
         self.kubectl("apply", *ns, "-f", "-", input=json.dumps(document))
 
+    def create(self, manifests: list[dict[str, Any]]) -> None:
+        """``kubectl create`` a list of objects (one POST each; apply would read each one first)."""
+        document = {"apiVersion": "v1", "kind": "List", "items": manifests}
+        self.kubectl("create", "-f", "-", input=json.dumps(document))
+
     def create_namespace(self, prefix: str, *, restricted: bool = True) -> str:
         """A fresh namespace; with ``restricted``, Pod Security ``restricted`` is enforced there."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
@@ -160,16 +165,26 @@ class Cluster:
         )  # fmt: skip
         return time.monotonic() - started
 
-    def remove_release(self, release: str, namespace: str, *tenants: str) -> None:
+    def remove_release(self, release: str, namespace: str, *tenants: str, delete_timeout: float = 300) -> None:
         """Undo a scenario: its MediaGenerations deleted while the operator runs (when the release is still
-        installed), the release uninstalled, its namespaces deleted (which lets go of leftover finalizers)."""
+        installed; each costs the operator a cancel and a write), the release uninstalled whatever happened
+        before (its cluster-wide objects would block the next install), its namespaces deleted (which lets go of
+        leftover finalizers)."""
         installed = release in self.run([self.config.helm, "list", "-q", "-n", namespace], check=False).split()
-        if installed:
-            for ns in (namespace, *tenants):
-                self.kubectl("delete", "mediagenerations", "--all", "-n", ns, "--timeout=300s", check=False)
-            self.run([self.config.helm, "uninstall", release, "--namespace", namespace, "--wait"], check=False)
-        for ns in (*tenants, namespace):
-            self.delete_namespace(ns)
+        try:
+            if installed:
+                for ns in (namespace, *tenants):
+                    self.kubectl(
+                        "delete", "mediagenerations", "--all", "-n", ns, f"--timeout={int(delete_timeout)}s",
+                        timeout=delete_timeout + 60, check=False,
+                    )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pass  # the namespace deletion below lets go of what is left
+        finally:
+            if installed:
+                self.run([self.config.helm, "uninstall", release, "--namespace", namespace, "--wait"], check=False)
+            for ns in (*tenants, namespace):
+                self.delete_namespace(ns)
 
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The pods matching a label selector."""

@@ -36,7 +36,7 @@ def generation(
 def create_many(cluster: Cluster, manifests: list[dict[str, Any]], chunk: int = 200) -> None:
     """Create MediaGenerations in chunks (one kubectl call per chunk)."""
     for start in range(0, len(manifests), chunk):
-        cluster.apply(manifests[start : start + chunk])
+        cluster.create(manifests[start : start + chunk])
 
 
 def phases(cluster: Cluster, namespace: str) -> dict[str, str]:

@@ -15,7 +15,8 @@ from tests.e2e.cluster import Cluster, wait_until
 from tests.e2e.fakes import Fakes
 from tests.e2e.generations import LONG, create_many, generation, phases
 
-pytestmark = pytest.mark.e2e
+# Full scale runs long on two cores (the module's fixture teardown counts too).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 RELEASE = "mem"
 LIMIT = "512Mi"  # the chart's default operator.resources.limits.memory
@@ -58,7 +59,7 @@ def namespace(cluster: Cluster, quiet_fakes: Fakes, full_scale: bool) -> Iterato
         )  # fmt: skip
         yield ns
     finally:
-        cluster.remove_release(RELEASE, ns)
+        cluster.remove_release(RELEASE, ns, delete_timeout=1200 if full_scale else 300)
 
 
 def pod_cgroup_peak(uid: str) -> int | None:

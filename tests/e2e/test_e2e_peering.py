@@ -13,7 +13,8 @@ from tests.e2e.cluster import Cluster, wait_until
 from tests.e2e.fakes import Fakes
 from tests.e2e.generations import FINAL, SLOW, create_many, generation, phases, uid_markers
 
-pytestmark = pytest.mark.e2e
+# Full scale runs long on two cores (the module's fixture teardown counts too).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 RELEASE = "peer"
 
