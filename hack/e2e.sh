@@ -81,6 +81,9 @@ finish() {
   else
     stamp "machine as found: processes, rules, links, routes, namespaces, mounts, cgroups, sysctls, files"
   fi
+  if [ -f "$work/figures.json" ]; then
+    echo "figures: $(tr -d ' \n' <"$work/figures.json") $(tr '\n' ' ' <"$cluster/timings" 2>/dev/null)" >&2
+  fi
   if [ "$status" = 0 ]; then
     rm -rf "$work"
     stamp "make e2e passed (scale $scale)"

@@ -162,6 +162,9 @@ python_images() {
     dockerfile_image localhost/mediagen-tooling:e2e "$tooling_tar" --build-arg DEMO_IMAGE=localhost/mediagen:e2e-demo \
       -f "$here/tooling.Dockerfile" "$root/operator"
   fi
+  # Older tars of these images are never used again (their keys name older inputs).
+  find "$cache/images" -maxdepth 1 \( -name 'mediagen-*.tar' -o -name 'tooling-*.tar' \) \
+    ! -path "$mediagen_tar" ! -path "$demo_tar" ! -path "$tooling_tar" -delete
   echo "mediagen=$mediagen_tar"
   echo "demo=$demo_tar"
   echo "tooling=$tooling_tar"

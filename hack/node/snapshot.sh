@@ -27,7 +27,7 @@ for environ in $(grep -lsa 'MEDIAGEN_NODE_RUN=' /proc/[0-9]*/environ 2>/dev/null
 done
 
 section nft
-nft list ruleset 2>/dev/null | sed -E 's/ counter packets [0-9]+ bytes [0-9]+//; s/ # handle [0-9]+//' || true
+nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/; s/ # handle [0-9]+//' || true
 section iptables-legacy
 for save in iptables-legacy-save ip6tables-legacy-save; do
   command -v "$save" >/dev/null && "$save" 2>/dev/null | grep -Ev '^(#|:)' || true
