@@ -89,8 +89,13 @@ def _outage(
     end: Callable[[], None],
     timeout: float,
     before: Callable[[], list[_Group]] | None = None,
+    felt: Callable[[list[_Group]], bool] | None = None,
 ) -> dict[str, Any]:
-    """Create ``before`` groups, begin the outage, create ``groups``, end it after ``seconds``, wait for all."""
+    """Create ``before`` groups, begin the outage, create ``groups``, end it after ``seconds``, wait for all.
+
+    With ``felt``, the outage also lasts until ``felt(groups)`` says it was noticed (bounded by ``timeout``): on a
+    busy machine the generations may not even have reached the part that fails within ``seconds``, and an outage
+    nobody felt proves nothing."""
     early = before() if before else []
     if early:
         time.sleep(1.5)  # running when the outage begins
@@ -99,6 +104,8 @@ def _outage(
     try:
         late = groups()
         time.sleep(max(0.0, seconds - (time.monotonic() - began)))
+        while felt is not None and not felt(late) and time.monotonic() - began < timeout:
+            time.sleep(0.2)
     finally:
         end()
     ended = time.monotonic()
@@ -133,6 +140,10 @@ def run(stack: Stack, params: Params) -> Outcome:
         with stack.fake.lock:
             stack.fake.faults.clear()
 
+    def retried(name: str) -> bool:
+        """Whether the generation has spent a retry (its upload met the outage)."""
+        return int((stack.generations(namespace).get(name, {}).get("status") or {}).get("retries") or 0) >= 1
+
     def s3_down() -> None:
         stack.proxy.down = True
 
@@ -149,6 +160,7 @@ def run(stack: Stack, params: Params) -> Outcome:
             s3_down,
             s3_up,
             params.timeout,
+            felt=lambda groups: all(retried(name) for name in groups[0].names),
         ),
         "replicate_5xx": _outage(
             stack,
