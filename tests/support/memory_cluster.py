@@ -11,7 +11,7 @@ import copy
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mediagen.gateway import rbac
@@ -48,6 +48,8 @@ class MemoryCluster:
         self.fail_with: ClusterError | None = None
         """Raised by every call while set."""
         self.calls: dict[str, int] = {}
+        self.items_listed = 0
+        """Objects (or their metadata) returned by every listing so far."""
         self._versions = itertools.count(1)
         self._suffixes = itertools.count()
 
@@ -103,15 +105,46 @@ class MemoryCluster:
         except KeyError:
             raise NotFound(f'mediagenerations "{name}" not found') from None
 
-    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
+    async def list_page(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
         self._enter("list_page")
-        names = sorted(self.objects.get(namespace, {}))
+        return self._page(namespace, limit, continue_token, field_selector, lambda body: copy.deepcopy(body))
+
+    async def list_metadata(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
+        self._enter("list_metadata")
+        return self._page(
+            namespace,
+            limit,
+            continue_token,
+            field_selector,
+            lambda body: {
+                "apiVersion": "meta.k8s.io/v1",
+                "kind": "PartialObjectMetadata",
+                "metadata": copy.deepcopy(body["metadata"]),
+            },
+        )
+
+    def _page(
+        self,
+        namespace: str,
+        limit: int,
+        continue_token: str,
+        field_selector: str,
+        shape: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Page:
+        selected = _selector(field_selector)
+        objects = self.objects.get(namespace, {})
+        names = sorted(name for name, body in objects.items() if selected(body))
         if continue_token:
             if not continue_token.startswith("after:"):
                 raise BadRequest("continue key is not valid")
             names = [n for n in names if n > continue_token.removeprefix("after:")]
         page, rest = names[:limit], names[limit:]
-        items = [copy.deepcopy(self.objects[namespace][n]) for n in page]
+        items = [shape(objects[n]) for n in page]
+        self.items_listed += len(items)
         return Page(items=items, continue_token=f"after:{page[-1]}" if rest and page else "")
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -139,3 +172,20 @@ class MemoryCluster:
 
     async def ping(self) -> None:
         self._enter("ping")
+
+
+def _selector(field_selector: str) -> Callable[[dict[str, Any]], bool]:
+    """The API server's field selector semantics for the one selectable field, ``status.phase`` ("" if unset)."""
+    terms: list[tuple[bool, str]] = []
+    for term in filter(None, field_selector.split(",")):
+        negate = "!=" in term
+        name, _, value = term.partition("!=" if negate else "=")
+        if name != "status.phase":
+            raise BadRequest(f'field label not supported: "{name}"')
+        terms.append((negate, value.removeprefix("=")))  # "==" means "=" too
+
+    def selected(body: dict[str, Any]) -> bool:
+        phase = str((body.get("status") or {}).get("phase") or "")
+        return all((phase != value) if negate else (phase == value) for negate, value in terms)
+
+    return selected

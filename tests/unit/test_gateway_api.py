@@ -303,6 +303,22 @@ async def test_listing_filters_by_phase_without_losing_or_repeating_any(gw: Gate
     assert pending == ["g1", "g2", "g4", "g5", "g7", "g8"]
 
 
+async def test_a_listing_page_never_holds_more_than_100_whatever_the_limit(gw: Gateway) -> None:
+    for i in range(230):
+        gw.cluster.put("team-a", {"metadata": {"name": f"g{i:03d}"}, "spec": {"model": "a/b"}})
+    names, pages = await _all_pages(gw, "limit=500")
+    assert names == [f"g{i:03d}" for i in range(230)] and pages == 3
+    assert gw.cluster.items_listed == 230  # each object read once
+
+
+async def test_the_phase_filter_runs_in_the_api_server(gw: Gateway) -> None:
+    for i in range(50):
+        status = {"phase": "Running"} if i == 49 else {"phase": "Canceled"}
+        gw.cluster.put("team-a", {"metadata": {"name": f"g{i:02d}"}, "spec": {"model": "a/b"}, "status": status})
+    running, pages = await _all_pages(gw, "limit=1&phase=Running")
+    assert running == ["g49"] and pages == 1 and gw.cluster.items_listed == 1
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "phase=Exploded", "limit=ten"])
 async def test_bad_list_parameters_are_named(gw: Gateway, query: str) -> None:
     response = await gw.client.get(f"/generations?{query}", headers=gw.a)

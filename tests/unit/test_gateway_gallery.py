@@ -167,3 +167,19 @@ async def test_an_empty_gallery_explains_how_to_start(site: Site) -> None:
     await login(site)
     page = (await site.client.get("/")).text
     assert "No generations yet" in page and "http://gw.test/generate" in page
+
+
+async def test_the_gallery_reads_metadata_to_find_the_newest_and_only_those_whole(site: Site) -> None:
+    # Issue 13: the gallery read up to 2,000 whole objects (each up to ~1 MiB then) to show 60.
+    for i in range(300):
+        put(site, f"g{i:03d}", f"prompt {i}")
+        site.cluster.objects["team-a"][f"g{i:03d}"]["metadata"]["creationTimestamp"] = (
+            f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
+        )
+    await login(site)
+    site.cluster.calls.clear()
+    page = await site.client.get("/")
+    shown = re.findall(r'data-key="(g\d+)"', page.text)
+    assert shown == [f"g{i:03d}" for i in range(299, 275, -1)]  # the 24 newest, newest first
+    assert site.cluster.calls.get("list_page") is None  # no list of whole objects
+    assert site.cluster.calls["list_metadata"] == 2 and site.cluster.calls["get"] == 24

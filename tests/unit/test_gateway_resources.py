@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mediagen.api.types import MediaGeneration, MediaGenerationSpec, Phase
+from mediagen.api.input_limits import input_size
+from mediagen.api.types import MAX_INPUT_TOTAL_BYTES, MediaGeneration, MediaGenerationSpec, Phase
 from mediagen.gateway.resources import (
     REQUEST_HASH_ANNOTATION,
     build_resource,
@@ -90,6 +91,8 @@ def test_the_request_hash_is_semantic() -> None:
         ({"model": "a/b", "input": {"p": float("nan")}}, ("input", "p")),
         ({"model": "a/b", "input": {"p": 2**70}}, ("input", "p")),
         ({"model": "a/b", "retry": {"backoffSeconds": 600}}, ("retry", "maxBackoffSeconds")),
+        ({"model": "a/b", "input": {f"k{i}": "x" * 16384 for i in range(4)}}, ("input",)),
+        ({"model": "a/b", "input": {"p": "x"}, "cancel": True}, ("cancel",)),
     ],
 )
 def test_rules_beyond_the_json_schema_name_their_field(body: dict[str, Any], path: tuple[str, ...]) -> None:
@@ -100,9 +103,14 @@ def test_rules_beyond_the_json_schema_name_their_field(body: dict[str, Any], pat
 
 
 def test_input_at_the_limits_is_accepted() -> None:
-    GenerateRequest.model_validate(
-        {"model": "a/b", "input": {f"k{i}": "x" * 16384 for i in range(63)} | {"list": list(range(64))}}
-    )
+    value: dict[str, Any] = {f"long{i}": "x" * 16384 for i in range(3)} | {"list": list(range(64))}
+    value |= {f"k{i}": "é" for i in range(59)}  # two UTF-8 bytes each
+    value["fill"] = "y" * (MAX_INPUT_TOTAL_BYTES - input_size(value) - len("fill") - 4 - 3)
+    assert input_size(value) == MAX_INPUT_TOTAL_BYTES and len(value) == 64
+    GenerateRequest.model_validate({"model": "a/b", "input": value})
+    value["fill"] += "y"
+    with pytest.raises(ValidationError, match="input is 65537 bytes; at most 65536"):
+        GenerateRequest.model_validate({"model": "a/b", "input": value})
 
 
 def _stored(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:

@@ -92,7 +92,9 @@ async def test_the_listing_is_cached_and_paged_and_stops_once_the_answer_is_know
         generation(cluster, f"g{i:04d}", "Succeeded" if i % 2 else None)
     quota = InflightQuota(cluster, 1000, cache_seconds=2, clock=clock)
     assert await quota.in_flight("team-a") == 600
-    assert cluster.calls["list_page"] == 3  # pages of 500
+    assert cluster.calls["list_metadata"] == 6  # pages of 100
+    assert cluster.items_listed == 600  # the finished ones were filtered out by the API server
+    assert "list_page" not in cluster.calls and "get" not in cluster.calls  # never a whole object
     await quota.in_flight("team-a")
     assert quota.listings == 1
     clock.now += 2
@@ -100,7 +102,24 @@ async def test_the_listing_is_cached_and_paged_and_stops_once_the_answer_is_know
     assert quota.listings == 2
     small = InflightQuota(cluster, 5)
     assert await small.in_flight("team-a") >= 5
-    assert cluster.calls["list_page"] == 7  # the last listing needed one page only
+    assert cluster.calls["list_metadata"] == 13  # the last listing needed one page only
+
+
+async def test_finished_decoys_named_to_sort_first_cannot_hide_the_generations_in_flight() -> None:
+    # Issue 13 item 2: the count used to read whole objects in name order and stop after 5,000, so 5,000
+    # canceled generations named to sort first made every tenant look idle.
+    cluster = MemoryCluster()
+    for i in range(5000):
+        generation(cluster, f"a{i:04d}", "Canceled")
+    generation(cluster, "z1")
+    generation(cluster, "z2", "Running")
+    quota = InflightQuota(cluster, 2)
+    assert await quota.in_flight("team-a") == 2
+    assert cluster.items_listed == 2
+    with pytest.raises(ProblemError) as refused:
+        async with quota.slot("team-a"):
+            pass
+    assert refused.value.status == 429
 
 
 async def test_reservations_keep_concurrent_creates_within_the_quota() -> None:
@@ -150,11 +169,15 @@ async def test_a_listing_error_surfaces_and_is_retried_next_time() -> None:
     class Flaky(MemoryCluster):
         fail = True
 
-        async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
+        async def list_metadata(
+            self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+        ) -> Page:
             if self.fail:
                 self.fail = False
                 raise AlreadyExists("boom")
-            return await super().list_page(namespace, limit=limit, continue_token=continue_token)
+            return await super().list_metadata(
+                namespace, limit=limit, continue_token=continue_token, field_selector=field_selector
+            )
 
     quota = InflightQuota(Flaky(), 2)
     with pytest.raises(AlreadyExists):
@@ -237,6 +260,17 @@ async def test_a_tenant_at_its_quota_gets_429_until_generations_finish(quota_of_
     assert (await gw.client.post("/generate", json=BODY, headers=gw.b)).status_code == 202  # per tenant
     # Reads are not limited by the quota.
     assert (await gw.client.get(f"/status/{first.json()['id']}", headers=gw.a)).status_code == 200
+
+
+async def test_5000_canceled_decoys_do_not_open_the_quota(quota_of_two: Gateway) -> None:
+    gw = quota_of_two
+    for i in range(5000):
+        generation(gw.cluster, f"a-decoy-{i:04d}", "Canceled")
+    generation(gw.cluster, "z-real-1", "Running")  # created elsewhere (kubectl, another replica)
+    generation(gw.cluster, "z-real-2")
+    refused = await gw.client.post("/generate", json=BODY, headers=gw.a)
+    assert refused.status_code == 429
+    assert len(gw.cluster.objects["team-a"]) == 5002
 
 
 async def test_finished_generations_free_their_slots() -> None:

@@ -1,7 +1,9 @@
-"""The ValidatingAdmissionPolicy that bounds ``spec.input`` at admission time.
+"""The ValidatingAdmissionPolicy that bounds ``spec.input`` and refuses ``spec.cancel`` at creation.
 
 Shipped beside the CRD (``crds/``, the Helm chart and the kustomize base); the limits are the ones in
-:mod:`mediagen.api.input_limits`, so the API server, the gateway and the operator agree.
+:mod:`mediagen.api.input_limits`, so the API server, the gateway and the operator agree. A generation created
+canceled would finish without calling Replicate, outside every quota: a free object, so a free way to fill a
+namespace (and every list of it). Creating one is refused; ``cancel`` may still be set on an existing one.
 """
 
 from __future__ import annotations
@@ -11,18 +13,34 @@ from typing import Any
 
 import yaml
 
-from mediagen.api import types
+from mediagen.api import input_limits, types
 
 POLICY_NAME = "mediagenerations.mediagen.fleek.xyz-input"
 POLICY_FILENAME = f"{types.GROUP}_input-policy.yaml"
 
 _S = types.MAX_INPUT_STRING_BYTES
 _N = types.MAX_INPUT_LIST_ITEMS
+_TOTAL = types.MAX_INPUT_TOTAL_BYTES
 # The first offending key, computed once by a CEL variable so the message can name it.
 _BAD_VALUE = (
     f"type(v) == string ? size(v) > {_S} : type(v) == list ? (size(v) > {_N} || v.exists(e, type(e) == map || "
     f"type(e) == list || (type(e) == string && size(e) > {_S}))) : type(v) == map"
 )
+
+
+_NOT_CREATED_CANCELED = "request.operation != 'CREATE' || !has(object.spec.cancel) || !object.spec.cancel"
+
+
+def _input_size_expression() -> str:
+    """CEL for :func:`mediagen.api.input_limits.input_size` of ``object.spec.input``, term for term."""
+    string, scalar = input_limits.STRING_OVERHEAD, input_limits.SCALAR_BYTES
+    v = "object.spec.input[k]"
+    item = f"(type(e) == string ? size(bytes(e)) + {string} : {scalar})"
+    value = (
+        f"(type({v}) == string ? size(bytes({v})) + {string} : type({v}) == list ? "
+        f"{input_limits.LIST_OVERHEAD} + {v}.map(e, {item}).sum() : {scalar})"
+    )
+    return f"object.spec.input.map(k, size(bytes(k)) + {input_limits.KEY_OVERHEAD} + {value}).sum()"
 
 
 def policy() -> list[dict[str, Any]]:
@@ -49,7 +67,11 @@ def policy() -> list[dict[str, Any]]:
                     {
                         "name": "badKeys",
                         "expression": f"has(object.spec.input) ? {bad_keys} : []",
-                    }
+                    },
+                    {
+                        "name": "inputBytes",
+                        "expression": f"has(object.spec.input) ? {_input_size_expression()} : 0",
+                    },
                 ],
                 "validations": [
                     {
@@ -58,7 +80,20 @@ def policy() -> list[dict[str, Any]]:
                         f"unsupported type: input values must be strings of at most {_S} characters, numbers, "
                         f"booleans, or lists of at most {_N} such values'",
                         "reason": "Invalid",
-                    }
+                    },
+                    {
+                        "expression": f"variables.inputBytes <= {_TOTAL}",
+                        "messageExpression": "'spec.input is ' + string(variables.inputBytes) + ' bytes; at most "
+                        f"{_TOTAL} are allowed in all (UTF-8 bytes of keys and strings, plus "
+                        f"{input_limits.SCALAR_BYTES} per number or boolean and a little per item)'",
+                        "reason": "Invalid",
+                    },
+                    {
+                        "expression": _NOT_CREATED_CANCELED,
+                        "message": "spec.cancel cannot be true when a MediaGeneration is created; set it on an "
+                        "existing one to cancel it",
+                        "reason": "Invalid",
+                    },
                 ],
             },
         },

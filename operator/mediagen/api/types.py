@@ -30,6 +30,9 @@ KEY_PREFIX_PATTERN = r"^[A-Za-z0-9._/-]*$"
 MAX_INPUT_PROPERTIES = 64
 MAX_INPUT_STRING_BYTES = 16384
 MAX_INPUT_LIST_ITEMS = 64
+MAX_INPUT_TOTAL_BYTES = 65536
+"""The bound on spec.input as a whole, measured by :func:`mediagen.api.input_limits.input_size`: without it 64 keys
+of 16 KiB made a 1 MiB object, and every list of such objects (the operator's, the gateway's) paid for it."""
 
 
 class _Model(BaseModel):
@@ -127,7 +130,9 @@ class MediaGenerationSpec(_Model):
             max_length=MAX_INPUT_PROPERTIES,
             description="The model's input, passed to Replicate as is (e.g. prompt, width, height). Values "
             f"are strings (at most {MAX_INPUT_STRING_BYTES} characters), numbers, booleans or lists of them "
-            f"(at most {MAX_INPUT_LIST_ITEMS} items); at most {MAX_INPUT_PROPERTIES} keys.",
+            f"(at most {MAX_INPUT_LIST_ITEMS} items); at most {MAX_INPUT_PROPERTIES} keys, and at most "
+            f"{MAX_INPUT_TOTAL_BYTES} bytes in all, counting each key's UTF-8 bytes plus 4, each string's plus 3, "
+            "24 for each number or boolean and 2 for each list (about its size as compact JSON).",
         ),
     ]
     output: Annotated[

@@ -57,8 +57,19 @@ class Cluster(Protocol):
         """Read one MediaGeneration."""
         ...
 
-    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
-        """One page of MediaGenerations in ``namespace``, in the API server's order (by name)."""
+    async def list_page(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
+        """One page of MediaGenerations in ``namespace``, in the API server's order (by name).
+
+        ``field_selector`` filters on the server (``status.phase`` is a selectable field of the CRD)."""
+        ...
+
+    async def list_metadata(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
+        """Like :meth:`list_page`, but each item is only the object's metadata (a ``PartialObjectMetadata``):
+        what counting and sorting need, without the spec and status."""
         ...
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:

@@ -34,8 +34,19 @@ class KubernetesCluster:
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._kube.get(namespace, name)
 
-    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
-        return await self._kube.list_page(namespace, limit=limit, continue_token=continue_token)
+    async def list_page(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
+        return await self._kube.list_page(
+            namespace, limit=limit, continue_token=continue_token, field_selector=field_selector
+        )
+
+    async def list_metadata(
+        self, namespace: str, *, limit: int, continue_token: str = "", field_selector: str = ""
+    ) -> Page:
+        return await self._kube.list_page(
+            namespace, limit=limit, continue_token=continue_token, field_selector=field_selector, metadata_only=True
+        )
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return await self._kube.patch(namespace, name, patch)

@@ -36,6 +36,19 @@ GENERATE_NAME = "gen-"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
+PHASE_FIELD = "status.phase"
+"""A selectable field of the CRD: lists filter on it in the API server. An object without a status has ""."""
+UNFINISHED_SELECTOR = ",".join(f"{PHASE_FIELD}!={phase.value}" for phase in sorted(TERMINAL_PHASES))
+"""Generations not yet Succeeded, Failed or Canceled (those without a status included)."""
+
+
+def phase_selector(phase: Phase) -> str:
+    """The field selector of generations in ``phase``; Pending includes those the operator has not seen yet."""
+    if phase is Phase.PENDING:
+        return ",".join(f"{PHASE_FIELD}!={other.value}" for other in Phase if other is not Phase.PENDING)
+    return f"{PHASE_FIELD}={phase.value}"
+
+
 def request_hash(request: GenerateRequest) -> str:
     """SHA-256 of the request in canonical form: equal for requests that ask for the same thing."""
     canonical = {"name": request.name, "spec": request.spec().to_wire()}

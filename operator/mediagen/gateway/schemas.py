@@ -2,9 +2,9 @@
 
 ``GenerateRequest`` *is* a :class:`~mediagen.api.types.MediaGenerationSpec` (the spec fields at the top level,
 unknown fields refused) plus an optional ``name``, and adds the rules the API server enforces beyond the JSON
-schema — exactly one of model and deployment (CEL), the input limits (admission policy, via
-:mod:`mediagen.api.input_limits`), ``maxBackoffSeconds >= backoffSeconds`` (CEL) — so a bad body is refused before
-anything is created, with the offending field named.
+schema — exactly one of model and deployment (CEL), the input limits and no ``cancel: true`` at creation (admission
+policy, via :mod:`mediagen.api.input_limits`), ``maxBackoffSeconds >= backoffSeconds`` (CEL) — so a bad body is
+refused before anything is created, with the offending field named.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from mediagen.api.input_limits import input_violation
+from mediagen.api.input_limits import size_violation, value_violation
 from mediagen.api.types import (
     MAX_INPUT_LIST_ITEMS,
     MAX_INPUT_PROPERTIES,
@@ -101,16 +101,34 @@ class GenerateRequest(MediaGenerationSpec):
         ),
     ]
 
+    cancel: Annotated[  # the spec's field, which a request may only leave false
+        bool,
+        Field(
+            default=False,
+            description="Must be false (or absent): a generation cannot be created canceled. Cancel an existing "
+            "one with POST /generations/{id}/cancel.",
+        ),
+    ]
+
     @field_validator("input")
     @classmethod
     def _input_within_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, item in value.items():
-            problem = input_violation({key: item}) or (
-                f"spec.input.{key} {p}" if (p := _number_problem(item)) else None
-            )
+            problem = value_violation(item) or _number_problem(item)
             if problem:
-                # The limits' messages name the field as kubectl shows it (spec.input.x); here input is top level.
-                raise field_error(("input", key), problem.removeprefix("spec."))
+                raise field_error(("input", key), f"input.{key} {problem}")
+        too_large = size_violation(value)
+        if too_large:
+            # The limits' messages name the field as kubectl shows it (spec.input); here input is top level.
+            raise field_error(("input",), too_large.removeprefix("spec."))
+        return value
+
+    @field_validator("cancel")
+    @classmethod
+    def _not_created_canceled(cls, value: bool) -> bool:
+        if value:
+            # It would finish without running, outside every quota: a free object to fill a namespace with.
+            raise field_error(("cancel",), "a generation cannot be created canceled; cancel it once it exists")
         return value
 
     @model_validator(mode="after")
@@ -198,7 +216,7 @@ class GenerationList(_Wire):
         default=None,
         alias="continue",
         description="Pass as ?continue= for the next page; null on the last page. A page may hold fewer items "
-        "than the limit (even none) when filtering by phase: follow continue until it is null.",
+        "than the limit: follow continue until it is null.",
     )
 
 

@@ -6,6 +6,9 @@ so ids of other tenants neither leak nor can be acted upon.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from mediagen.gateway.resources import (
     build_resource,
     idempotent_name,
     is_done,
-    phase_of,
+    phase_selector,
     request_hash,
     stored_hash,
 )
@@ -30,9 +33,13 @@ from mediagen.gateway.throttling import InflightQuota
 log = logging.getLogger(__name__)
 
 _CREATE_ATTEMPTS = 3
-_LIST_ROUND_TRIPS = 10
-_RECENT_PAGE = 250
+MAX_PAGE = 100
+"""The most generations one listing answer holds, whatever ``limit`` asks for (each may be ~64 KiB of input)."""
+_RECENT_PAGE = 200
+"""Metadata per round trip when looking for the newest generations."""
 _RECENT_SCAN = 2000
+_RECENT_READS = 8
+"""Generations read at once for the gallery (each a GET)."""
 
 
 @dataclass
@@ -152,36 +159,42 @@ class Generations:
     ) -> Page:
         """A page of the tenant's generations in name order, optionally only those in ``phase``.
 
-        With a phase filter each round trip asks for no more objects than are still missing, so every object
-        read is either returned or skipped for good and the continue token stays exact; the round trips per
-        request are bounded, so a page may come back short (even empty) with a continue token.
-        """
-        if phase is None:
-            return await self._cluster.list_page(tenant.namespace, limit=limit, continue_token=continue_token)
-        items: list[dict[str, Any]] = []
-        token = continue_token
-        for _ in range(_LIST_ROUND_TRIPS):
-            page = await self._cluster.list_page(tenant.namespace, limit=limit - len(items), continue_token=token)
-            items.extend(item for item in page.items if phase_of(item) is phase)
-            token = page.continue_token
-            if not token or len(items) >= limit:
-                break
-        return Page(items=items, continue_token=token)
+        At most :data:`MAX_PAGE` items, however large ``limit`` is: follow the continue token. The phase filter
+        runs in the API server (``status.phase`` is a selectable field), so the continue token stays exact."""
+        return await self._cluster.list_page(
+            tenant.namespace,
+            limit=min(limit, MAX_PAGE),
+            continue_token=continue_token,
+            field_selector=phase_selector(phase) if phase is not None else "",
+        )
 
     async def recent(self, tenant: Tenant, count: int) -> list[dict[str, Any]]:
-        """The tenant's ``count`` newest generations, newest first (bounded scan)."""
-        items: list[dict[str, Any]] = []
-        token = ""
-        while len(items) < _RECENT_SCAN:
-            page = await self._cluster.list_page(tenant.namespace, limit=_RECENT_PAGE, continue_token=token)
-            items.extend(page.items)
+        """The tenant's ``count`` newest generations, newest first.
+
+        The newest are found among the first :data:`_RECENT_SCAN` by name from their metadata alone, a page at a
+        time; only those ``count`` are then read whole. The gateway so holds at most one page of metadata and
+        ``count`` objects, however many (and however large) the tenant's generations are."""
+        newest: list[tuple[float, str]] = []  # (-creation time, name) of the newest so far, newest first
+        token, scanned = "", 0
+        while scanned < _RECENT_SCAN:
+            page = await self._cluster.list_metadata(tenant.namespace, limit=_RECENT_PAGE, continue_token=token)
+            scanned += len(page.items)
+            newest = heapq.nsmallest(count, [*newest, *map(_age_key, page.items)])
             token = page.continue_token
             if not token:
                 break
-        items.sort(key=lambda body: str((body.get("metadata") or {}).get("name") or ""))
-        # RFC 3339 UTC timestamps sort as strings; the sort is stable, so equal times stay in name order.
-        items.sort(key=lambda body: str((body.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
-        return items[:count]
+        names = [name for _, name in newest]
+        reads = asyncio.Semaphore(_RECENT_READS)
+
+        async def read(name: str) -> dict[str, Any] | None:
+            async with reads:
+                try:
+                    return await self._cluster.get(tenant.namespace, name)
+                except NotFound:
+                    return None  # deleted since the listing
+
+        found = await asyncio.gather(*(read(name) for name in names))
+        return [body for body in found if body is not None]
 
     async def cancel(self, tenant: Tenant, name: str) -> tuple[dict[str, Any], bool]:
         """Set ``spec.cancel``; returns the resource and whether anything was written.
@@ -193,6 +206,16 @@ class Generations:
         patched = await self._cluster.patch(tenant.namespace, name, {"spec": {"cancel": True}})
         self._metrics.cancels.inc()
         return patched, True
+
+
+def _age_key(item: dict[str, Any]) -> tuple[float, str]:
+    """Sorts newest first, and generations created in the same second by name."""
+    meta = item.get("metadata") or {}
+    try:
+        created = dt.datetime.fromisoformat(str(meta.get("creationTimestamp"))).timestamp()
+    except ValueError:
+        created = 0.0
+    return -created, str(meta.get("name") or "")
 
 
 def _conflict_field(idempotency_key: str | None) -> FieldError:

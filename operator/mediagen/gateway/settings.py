@@ -66,7 +66,12 @@ class GatewaySettings(BaseSettings):
     kube_workers: int = Field(
         default=16, ge=1, le=256, description="Kubernetes API calls in flight at once (the client is blocking)."
     )
-    gallery_size: int = Field(default=60, ge=1, le=500, description="Generations shown in the gallery.")
+    gallery_size: int = Field(
+        default=24,
+        ge=1,
+        le=100,
+        description="Generations shown in the gallery (each is read whole, and may hold 64 KiB of input).",
+    )
     rate_limit_per_second: float = Field(
         default=20.0,
         ge=0,

@@ -7,12 +7,14 @@ real one's bucket (they are slowed down by the token store instead). Buckets liv
 with N replicas behind a Service a caller gets up to N times the rate, which is fine for a guard against floods.
 
 **In flight** (:class:`InflightQuota`): the number of the tenant's MediaGenerations that have not reached a final
-phase, counted by listing the tenant's namespace, at most once per ``cache_seconds`` per tenant and only when it
-creates something. Between two listings the gateway adds what it created itself and what is being created right
-now (a reservation taken before the create), so concurrent requests to one replica cannot overshoot the quota;
-replicas do not share reservations, so with N replicas the overshoot is bounded by what the others create within
-one cache period. The listing reads at most ``max_scan`` objects: a namespace with more than that is counted from
-the first ``max_scan`` (a CRD ``selectableFields`` on ``.status.phase`` would let the API server count instead).
+phase, counted at most once per ``cache_seconds`` per tenant and only when it creates something. The API server
+does the filtering: the listing asks for unfinished generations only (``status.phase`` is a selectable field of
+the CRD) and for their metadata only, and stops once the quota is reached. So finished generations cost nothing
+to count, however many there are, and none can hide the unfinished ones (counting used to read whole objects and
+stop after the first 5,000 by name: decoys named to sort first made the quota blind). Between two listings the
+gateway adds what it created itself and what is being created right now (a reservation taken before the create),
+so concurrent requests to one replica cannot overshoot the quota; replicas do not share reservations, so with N
+replicas the overshoot is bounded by what the others create within one cache period.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from mediagen.gateway.cluster import Cluster
 from mediagen.gateway.problems import ProblemError
-from mediagen.gateway.resources import is_done
+from mediagen.gateway.resources import UNFINISHED_SELECTOR
 
-_LIST_PAGE = 500
+_LIST_PAGE = 100
 
 
 def throttled(kind: str, detail: str, retry_after: float) -> ProblemError:
@@ -110,7 +111,6 @@ class InflightQuota:
         *,
         cache_seconds: float = 2.0,
         retry_after: float = 10.0,
-        max_scan: int = 5000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit < 1:
@@ -119,7 +119,6 @@ class InflightQuota:
         self.limit = limit
         self._cache_seconds = cache_seconds
         self._retry_after = retry_after
-        self._max_scan = max_scan
         self._clock = clock
         self._counts: dict[str, _Count] = {}
         self.listings = 0
@@ -174,19 +173,13 @@ class InflightQuota:
 
     async def _count_unfinished(self, namespace: str) -> int:
         self.listings += 1
-        unfinished, scanned, token = 0, 0, ""
-        while scanned < self._max_scan:
-            page = await self._cluster.list_page(
-                namespace, limit=min(_LIST_PAGE, self._max_scan - scanned), continue_token=token
+        unfinished, token = 0, ""
+        while True:
+            page = await self._cluster.list_metadata(
+                namespace, limit=min(_LIST_PAGE, self.limit), continue_token=token, field_selector=UNFINISHED_SELECTOR
             )
-            scanned += len(page.items)
-            unfinished += sum(1 for item in page.items if not _finished(item))
+            # Being deleted: the operator is only cleaning up, it no longer takes a slot.
+            unfinished += sum(1 for item in page.items if not (item.get("metadata") or {}).get("deletionTimestamp"))
             token = page.continue_token
             if not token or unfinished >= self.limit:
-                break  # enough to know the answer
-        return unfinished
-
-
-def _finished(body: dict[str, Any]) -> bool:
-    """Final, or being deleted: either way it no longer takes a slot of the operator's."""
-    return bool((body.get("metadata") or {}).get("deletionTimestamp")) or is_done(body)
+                return unfinished  # enough to know the answer

@@ -41,6 +41,10 @@ KUBE_THREADS = 16
 T = TypeVar("T")
 
 
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+"""Asks the API server for a list's metadata only: the objects themselves never leave it."""
+
+
 @dataclass(frozen=True)
 class KubeTimeouts:
     """How long one call may take, in seconds: to connect, and to wait for each read of the answer."""
@@ -148,8 +152,19 @@ class KubeClient:
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._json(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
-    async def list_page(self, namespace: str, *, limit: int, continue_token: str = "") -> Page:
-        """One page of MediaGenerations in ``namespace``, in the API server's order (by name)."""
+    async def list_page(
+        self,
+        namespace: str,
+        *,
+        limit: int,
+        continue_token: str = "",
+        field_selector: str = "",
+        metadata_only: bool = False,
+    ) -> Page:
+        """One page of MediaGenerations in ``namespace``, in the API server's order (by name).
+
+        ``field_selector`` filters in the API server (``status.phase`` is a selectable field); with
+        ``metadata_only`` each item is the object's metadata alone (a ``PartialObjectMetadata``)."""
         result = await self._json(
             self._custom.list_namespaced_custom_object,
             GROUP,
@@ -158,6 +173,8 @@ class KubeClient:
             PLURAL,
             limit=limit,
             _continue=continue_token or None,
+            field_selector=field_selector or None,
+            _headers={"Accept": METADATA_LIST} if metadata_only else None,
         )
         items = result.get("items") or []
         return Page(items=list(items), continue_token=(result.get("metadata") or {}).get("continue") or "")

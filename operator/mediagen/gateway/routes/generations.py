@@ -117,13 +117,15 @@ async def list_generations(
     request: Request,
     tenant: TenantDep,
     generations: GenerationsDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="At most this many items.")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="At most this many items (and never more than 100 in one page).")
+    ] = 50,
     continue_: Annotated[
         str | None, Query(alias="continue", max_length=4096, description="From the previous page's continue.")
     ] = None,
     phase: Annotated[Phase | None, Query(description="Only generations in this phase.")] = None,
 ) -> GenerationList:
-    """The caller's generations in id order, a page at a time."""
+    """The caller's generations in id order, a page at a time: follow `continue` until it is null."""
     page = await generations.list_page(tenant, limit=limit, continue_token=continue_ or "", phase=phase)
     items = [to_view(item, "") for item in page.items]
     for item in items:
