@@ -48,6 +48,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
+    # The initial list in pages: one unchunked LIST of thousands of 64 KiB objects held them all at once.
+    settings.watching.chunk_size = 100
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     # We post our own events with reasons matching the conditions; kopf's log-derived ones would be noise.
