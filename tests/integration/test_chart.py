@@ -156,6 +156,8 @@ def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: 
         ({"serviceMonitor.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
         ({"prometheusRule.enabled": "true", "operator.metrics.enabled": "false"}, "needs operator.metrics.enabled"),
         ({"operator.webhooks.enabled": "true"}, "set replicate.webhookUrl"),
+        ({"gateway.enabled": "true", "gateway.tokenReview": "true"}, "set gateway.tokenReviewNamespaces"),
+        ({"resourceQuota.enabled": "true"}, "set resourceQuota.namespaces"),
         (
             {
                 "operator.webhooks.enabled": "true",
@@ -209,7 +211,13 @@ def test_defaults_are_a_self_contained_mock_demo(helm: Helm) -> None:
 
 def test_secrets_are_referenced_by_name_never_rendered(helm: Helm) -> None:
     objects = helm.template(values=VALUE_SETS["all-features"])
-    assert not of_kind(objects, "Secret")
+    # The one Secret rendered is one the chart makes up itself: the key that signs gallery sessions.
+    assert [s["metadata"]["name"] for s in of_kind(objects, "Secret")] == ["mediagen-gateway-session"]
+    gateway = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    session = next(item for item in gateway["env"] if item["name"] == "MEDIAGEN_GATEWAY_SESSION_KEY")
+    assert session["valueFrom"]["secretKeyRef"] == {"name": "mediagen-gateway-session", "key": "session-key"}
+    mine = helm.template(values=VALUE_SETS["all-features"], set_values={"gateway.sessionSecret": "my-sessions"})
+    assert not of_kind(mine, "Secret")
     container = one(objects, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
     refs = {
         item["name"]: item["valueFrom"]["secretKeyRef"]
@@ -245,6 +253,15 @@ def test_settings_are_environment_variables_the_code_reads(
     assert settings.max_output_bytes == 5 * 1024**3 and settings.max_inflight == 200
     assert settings.leader_election is (value_set == "all-features")
     assert settings.output_allowed_hosts == ["replicate.delivery", "*.replicate.delivery"]
+
+
+def test_an_optional_resource_quota_bounds_generations_per_tenant_namespace(helm: Helm) -> None:
+    assert not of_kind(helm.template(), "ResourceQuota")
+    objects = helm.template(
+        set_values={"resourceQuota.enabled": "true", "gateway.namespaces": "{team-a,team-b}"},
+    )
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in of_kind(objects, "ResourceQuota")}
+    assert quotas == {ns: {"count/mediagenerations.mediagen.fleek.xyz": "2000"} for ns in ("team-a", "team-b")}
 
 
 def test_webhooks_are_received_behind_a_service_only_when_enabled(helm: Helm) -> None:
@@ -422,6 +439,8 @@ def test_api_server_accepts_every_rendered_object(
         watched = restricted_namespace(control_plane, "chart-watched")
         key = "operator.watchNamespace" if variant == "single-namespace" else "gateway.namespaces[0]"
         extra = {key: watched}
+        if variant == "gateway-tenants":
+            extra["resourceQuota.enabled"] = "true"  # a quota in each tenant namespace
     objects = helm.template(
         f"dry-{uuid.uuid4().hex[:6]}", namespace, values=values, set_values=extra, include_crds=True
     )

@@ -23,6 +23,7 @@ from mediagen.gateway.token_admin import TokenAdmin
 from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate, ModelScript, OutputFile
 from tests.support.gateway_fixtures import (
+    AUDIENCE,
     GATEWAY_NAMESPACE,
     TOKEN_CACHE_SECONDS,
     GatewayProcess,
@@ -271,19 +272,53 @@ def test_the_gateway_runs_as_its_service_account_with_only_its_rules(
     assert can("create", "tokenreviews.authentication.k8s.io")
 
 
-def test_service_account_tokens_are_accepted_through_token_review(
+def test_service_account_tokens_need_the_gateways_audience_and_rbac(
     gateway: GatewayProcess, control_plane: ControlPlane, mock_namespace: str
 ) -> None:
     control_plane.service_account_kubeconfig(mock_namespace, "ci-bot")  # creates the ServiceAccount
-    jwt = control_plane.kubectl("create", "token", "ci-bot", "-n", mock_namespace, "--duration=600s").stdout.strip()
+
+    def token(namespace: str, name: str, *audience: str) -> str:
+        argv = ["create", "token", name, "-n", namespace, "--duration=600s", *(f"--audience={a}" for a in audience)]
+        return control_plane.kubectl(*argv).stdout.strip()
+
+    body = {"model": "a/b", "input": {"prompt": "from a pod"}}
+    jwt = token(mock_namespace, "ci-bot", AUDIENCE)
     with gateway.client(jwt) as client:
-        accepted = client.post("/generate", json={"model": "a/b", "input": {"prompt": "from a pod"}})
+        refused = client.post("/generate", json=body)  # a valid token, but no RBAC on mediagenerations
+        assert refused.status_code == 401 and "may not create mediagenerations" in refused.json()["detail"]
+    control_plane.kubectl(
+        "create", "role", "generate", "-n", mock_namespace, "--verb=create,get,list,patch",
+        "--resource=mediagenerations.mediagen.fleek.xyz",
+    )  # fmt: skip
+    control_plane.kubectl(
+        "create", "rolebinding", "ci-bot-generates", "-n", mock_namespace, "--role=generate",
+        f"--serviceaccount={mock_namespace}:ci-bot",
+    )  # fmt: skip
+    deadline = time.monotonic() + 30  # refusals are cached for the token cache's lifetime (1 s here)
+    with gateway.client(jwt) as client:
+        while (accepted := client.post("/generate", json=body)).status_code == 401 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert accepted.status_code == 202, accepted.text
         assert poll(client, accepted.json()["id"])["phase"] == "Succeeded"
         assert [item["id"] for item in client.get("/generations").json()["items"]] == [accepted.json()["id"]]
+    # The same ServiceAccount's token for the API server's audience (what a pod mounts) is not enough.
+    with gateway.client(token(mock_namespace, "ci-bot")) as client:
+        assert client.get("/generations").status_code == 401
     tampered = jwt[:-4] + ("AAAA" if not jwt.endswith("AAAA") else "BBBB")
     with gateway.client(tampered) as client:
         assert client.get("/generations").status_code == 401
+
+
+def test_kube_systems_default_service_account_is_no_tenant(
+    gateway: GatewayProcess, control_plane: ControlPlane
+) -> None:
+    # Issue 13 item 10b: a pod's automounted kube-system:default token got 202.
+    control_plane.service_account_kubeconfig("kube-system", "default")
+    for audience in ((), (f"--audience={AUDIENCE}",)):
+        jwt = control_plane.kubectl("create", "token", "default", "-n", "kube-system", *audience).stdout.strip()
+        with gateway.client(jwt) as client:
+            answer = client.post("/generate", json={"model": "a/b", "input": {"prompt": "x"}})
+            assert answer.status_code == 401, answer.text
 
 
 def test_listing_pages_and_filters_by_phase(

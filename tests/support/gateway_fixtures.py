@@ -7,7 +7,7 @@ Import them into a conftest.py or a test module (with the stack's fixtures, see 
 
 The gateway runs as ``python -m mediagen.cli gateway`` on a free loopback port, with a token cache of one second
 and a re-read on unknown token ids after 0.2 s (so revocation and fresh-token tests are quick), and with
-ServiceAccount tokens accepted (TokenReview).
+ServiceAccount tokens accepted (TokenReview) for the audience :data:`AUDIENCE` from any namespace (RBAC decides).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ RBAC_MANIFEST = MANIFESTS_DIR / "base" / "gateway-rbac.yaml"
 GATEWAY_NAMESPACE = rbac.DEFAULT_NAMESPACE
 TOKEN_CACHE_SECONDS = 1.0
 TOKEN_REFRESH_SECONDS = 0.2
+AUDIENCE = "mediagen-gateway"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def gateway(gateway_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) 
         "MEDIAGEN_GATEWAY_TOKEN_CACHE_SECONDS": str(TOKEN_CACHE_SECONDS),
         "MEDIAGEN_GATEWAY_TOKEN_REFRESH_SECONDS": str(TOKEN_REFRESH_SECONDS),
         "MEDIAGEN_GATEWAY_TOKEN_REVIEW": "true",
+        "MEDIAGEN_GATEWAY_TOKEN_REVIEW_AUDIENCES": f'["{AUDIENCE}"]',
+        "MEDIAGEN_GATEWAY_TOKEN_REVIEW_NAMESPACES": '["*"]',
         "MEDIAGEN_GATEWAY_LOG_FORMAT": "text",
     }
     with GatewayProcess(gateway_kubeconfig, env, log) as process:

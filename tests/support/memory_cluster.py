@@ -15,9 +15,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mediagen.gateway import rbac
-from mediagen.gateway.cluster import AlreadyExists, BadRequest, ClusterError, NotFound, Page, Review
+from mediagen.gateway.cluster import (
+    AccessRequest,
+    AlreadyExists,
+    BadRequest,
+    ClusterError,
+    Decision,
+    NotFound,
+    Page,
+    Review,
+)
 from mediagen.gateway.tokens import mint
 
+API_SERVER_AUDIENCE = "https://kubernetes.default.svc"
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -45,6 +55,10 @@ class MemoryCluster:
         self.secrets: dict[tuple[str, str], dict[str, bytes]] = {}
         self.service_account_tokens: dict[str, str] = {}
         """token -> username (``system:serviceaccount:<ns>:<name>``)."""
+        self.token_audiences: dict[str, tuple[str, ...]] = {}
+        """token -> its audiences (default: the API server's own, ``https://kubernetes.default.svc``)."""
+        self.grants: set[tuple[str, str, str]] = set()
+        """RBAC in brief: (username, verb, namespace) triples that are allowed; "*" matches any verb or namespace."""
         self.fail_with: ClusterError | None = None
         """Raised by every call while set."""
         self.calls: dict[str, int] = {}
@@ -166,9 +180,20 @@ class MemoryCluster:
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         self._enter("review_token")
         username = self.service_account_tokens.get(token)
-        if username is None:
+        carried = self.token_audiences.get(token, (API_SERVER_AUDIENCE,))
+        matching = [a for a in audiences if a in carried] if audiences else list(carried)
+        if username is None or not matching:
             return Review(authenticated=False, error="invalid bearer token")
-        return Review(authenticated=True, username=username)
+        namespace = username.split(":")[2] if username.startswith("system:serviceaccount:") else ""
+        groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]
+        return Review(authenticated=True, username=username, groups=groups, audiences=matching)
+
+    async def review_access(self, request: AccessRequest) -> Decision:
+        self._enter("review_access")
+        for user, verb, namespace in self.grants:
+            if user == request.user.username and verb in (request.verb, "*") and namespace in (request.namespace, "*"):
+                return Decision(allowed=True, reason=f"granted to {user}")
+        return Decision(allowed=False)
 
     async def ping(self) -> None:
         self._enter("ping")

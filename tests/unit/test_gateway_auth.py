@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
-from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore, bearer_token
+from mediagen.gateway.auth import Authenticator, AuthError, ReviewsThrottled, Tenant, TokenStore, bearer_token
 from mediagen.gateway.cluster import ClusterError, Forbidden, Unavailable
+from mediagen.gateway.settings import GatewaySettings
+from mediagen.gateway.throttling import RateLimiter
 from mediagen.gateway.tokens import TokenFormatError, TokenRecord, hash_token, mint, token_id
 from tests.support.memory_cluster import MemoryCluster
 
@@ -30,9 +33,37 @@ class Clock:
         self.slept += seconds
 
 
-def make(cluster: MemoryCluster, clock: Clock, *, token_review: bool = False, ttl: float = 5.0) -> Authenticator:
+AUDIENCE = "mediagen-gateway"
+
+
+def make(
+    cluster: MemoryCluster,
+    clock: Clock,
+    *,
+    token_review: bool = False,
+    ttl: float = 5.0,
+    namespaces: tuple[str, ...] = ("team-c",),
+    limiter: RateLimiter | None = None,
+) -> Authenticator:
     tokens = TokenStore(cluster, NS, SECRET, ttl=ttl, refresh_interval=1.0, clock=clock, sleep=clock.sleep)
-    return Authenticator(cluster, tokens, token_review=token_review, review_ttl=ttl, clock=clock)
+    return Authenticator(
+        cluster,
+        tokens,
+        token_review=token_review,
+        audiences=[AUDIENCE] if token_review else None,
+        namespaces=list(namespaces) if token_review else None,
+        review_ttl=ttl,
+        review_limiter=limiter,
+        clock=clock,
+    )
+
+
+def service_account(cluster: MemoryCluster, namespace: str, name: str, *, audience: str = AUDIENCE) -> str:
+    """A (JWT-shaped) token of ServiceAccount namespace/name for ``audience``; returns it."""
+    token = f"eyJhbGciOiJSUzI1NiJ9.{namespace}-{name}-{hash_token(audience)[:8]}.c2ln"
+    cluster.service_account_tokens[token] = f"system:serviceaccount:{namespace}:{name}"
+    cluster.token_audiences[token] = (audience,)
+    return token
 
 
 # --- token format -----------------------------------------------------------------------------------------
@@ -105,7 +136,7 @@ async def test_a_valid_token_authenticates_as_its_namespace() -> None:
     cluster, clock = MemoryCluster(), Clock()
     token = cluster.add_api_token("team-a")
     tenant = await make(cluster, clock).authenticate(f"Bearer {token}")
-    assert tenant == Tenant(namespace="team-a", subject=f"token/{token_id(token)}")
+    assert tenant == Tenant(namespace="team-a", subject=f"token/{token_id(token)}", token_id=token_id(token) or "")
 
 
 async def test_wrong_secret_part_or_unknown_id_is_invalid() -> None:
@@ -181,25 +212,89 @@ async def test_when_the_secret_cannot_be_read_authentication_fails_closed(error:
 
 async def test_service_account_tokens_map_to_their_namespace_and_reviews_are_cached() -> None:
     cluster, clock = MemoryCluster(), Clock()
-    cluster.service_account_tokens["jwt-1"] = "system:serviceaccount:team-c:builder"
-    cluster.service_account_tokens["jwt-2"] = "alice"
+    builder = service_account(cluster, "team-c", "builder")
+    cluster.grants.add(("system:serviceaccount:team-c:builder", "create", "team-c"))
     auth = make(cluster, clock, token_review=True)
-    assert await auth.authenticate("Bearer jwt-1") == Tenant("team-c", "serviceaccount/team-c/builder")
-    await auth.authenticate("Bearer jwt-1")
-    assert cluster.calls["review_token"] == 1
-    for bad in ("jwt-2", "jwt-unknown"):  # a user without a namespace, and a token nobody knows
-        for _ in range(3):
-            with pytest.raises(AuthError):
-                await auth.authenticate(f"Bearer {bad}")
-    assert cluster.calls["review_token"] == 3  # negative answers are cached too
+    tenant = await auth.authenticate(f"Bearer {builder}")
+    assert (tenant.namespace, tenant.subject) == ("team-c", "serviceaccount/team-c/builder")
+    assert tenant.user is not None and tenant.user.username == "system:serviceaccount:team-c:builder"
+    await auth.authenticate(f"Bearer {builder}")
+    assert (cluster.calls["review_token"], cluster.calls["review_access"]) == (1, 1)
+    bogus = "eyJhbGciOiJSUzI1NiJ9.unknown.c2ln"
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            await auth.authenticate(f"Bearer {bogus}")
+    assert cluster.calls["review_token"] == 2  # negative answers are cached too
     clock.now += 6
-    await auth.authenticate("Bearer jwt-1")
-    assert cluster.calls["review_token"] == 4
+    await auth.authenticate(f"Bearer {builder}")
+    assert cluster.calls["review_token"] == 3
+
+
+async def test_a_pods_automounted_token_is_no_tenant() -> None:
+    # Issue 13 item 10b: kube-system's default ServiceAccount token got 202 (any ServiceAccount was a tenant).
+    cluster, clock = MemoryCluster(), Clock()
+    automounted = service_account(cluster, "kube-system", "default", audience="https://kubernetes.default.svc")
+    cluster.grants.add(("system:serviceaccount:kube-system:default", "*", "*"))  # even a powerful one
+    auth = make(cluster, clock, token_review=True, namespaces=("*",))
+    with pytest.raises(AuthError) as caught:
+        await auth.authenticate(f"Bearer {automounted}")
+    assert caught.value.reason == "invalid"  # not for the gateway's audience
+
+
+async def test_a_service_account_needs_an_allowed_namespace_and_rbac() -> None:
+    cluster, clock = MemoryCluster(), Clock()
+    outsider = service_account(cluster, "kube-system", "default")
+    cluster.grants.add(("system:serviceaccount:kube-system:default", "create", "kube-system"))
+    unprivileged = service_account(cluster, "team-c", "nobody")
+    auth = make(cluster, clock, token_review=True, namespaces=("team-c",))
+    for token in (outsider, unprivileged):
+        with pytest.raises(AuthError):
+            await auth.authenticate(f"Bearer {token}")
+    assert cluster.calls["review_access"] == 1  # the outsider was refused before any SubjectAccessReview
+    cluster.grants.add(("system:serviceaccount:team-c:nobody", "create", "team-c"))
+    clock.now += 6
+    assert (await auth.authenticate(f"Bearer {unprivileged}")).namespace == "team-c"
+
+
+async def test_tokens_that_are_no_jwt_are_refused_without_a_review() -> None:
+    cluster, clock = MemoryCluster(), Clock()
+    auth = make(cluster, clock, token_review=True)
+    for junk in ("jwt-1", "a.b", "a.b.c.d", "a.b+.c"):
+        with pytest.raises(AuthError) as caught:
+            await auth.authenticate(f"Bearer {junk}")
+        assert caught.value.reason == "malformed"
+    assert "review_token" not in cluster.calls
+
+
+async def test_reviews_of_unknown_tokens_are_capped_per_client() -> None:
+    cluster, clock = MemoryCluster(), Clock()
+    builder = service_account(cluster, "team-c", "builder")
+    cluster.grants.add(("system:serviceaccount:team-c:builder", "create", "team-c"))
+    auth = make(cluster, clock, token_review=True, limiter=RateLimiter(1.0, 3, clock=clock))
+    await auth.authenticate(f"Bearer {builder}", client="10.0.0.1")
+    for i in range(2):
+        with pytest.raises(AuthError):
+            await auth.authenticate(f"Bearer eyJ.bogus{i}.x", client="10.0.0.1")
+    with pytest.raises(ReviewsThrottled) as throttled:
+        await auth.authenticate("Bearer eyJ.bogus3.x", client="10.0.0.1")
+    assert throttled.value.retry_after == pytest.approx(1.0)
+    assert cluster.calls["review_token"] == 3
+    assert (await auth.authenticate(f"Bearer {builder}", client="10.0.0.1")).namespace == "team-c"  # cached
+    with pytest.raises(AuthError):
+        await auth.authenticate("Bearer eyJ.bogus3.x", client="10.0.0.2")  # another client has its own budget
+
+
+def test_service_account_tokens_need_an_audience_and_namespaces() -> None:
+    with pytest.raises(ValidationError, match="token_review_audiences"):
+        GatewaySettings(token_review=True, token_review_namespaces=["team-a"])
+    with pytest.raises(ValidationError, match="token_review_namespaces"):
+        GatewaySettings(token_review=True, token_review_audiences=["mediagen-gateway"])
+    GatewaySettings(token_review=True, token_review_audiences=["g"], token_review_namespaces=["*"])
 
 
 async def test_without_token_review_other_tokens_are_malformed_and_never_reviewed() -> None:
     cluster, clock = MemoryCluster(), Clock()
-    cluster.service_account_tokens["jwt-1"] = "system:serviceaccount:team-c:builder"
+    jwt = service_account(cluster, "team-c", "builder")
     with pytest.raises(AuthError) as caught:
-        await make(cluster, clock).authenticate("Bearer jwt-1")
+        await make(cluster, clock).authenticate(f"Bearer {jwt}")
     assert caught.value.reason == "malformed" and "review_token" not in cluster.calls

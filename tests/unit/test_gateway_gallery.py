@@ -3,6 +3,7 @@ refresh markers, and that the cookie opens the HTML pages only."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ import pytest
 from mediagen.gateway import GatewaySettings, build_deps, create_app
 from mediagen.gateway.pages import esc, safe_url
 from mediagen.gateway.routes.gallery import COOKIE
+from mediagen.gateway.sessions import Session, SessionSigner
 from tests.support.memory_cluster import MemoryCluster
 
+SITE = "https://gw.test"
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -30,9 +33,11 @@ class Site:
 async def site() -> AsyncIterator[Site]:
     cluster = MemoryCluster()
     token = cluster.add_api_token("team-a")
-    app = create_app(build_deps(GatewaySettings(namespace="mediagen-system", token_refresh_seconds=0.01), cluster))
+    settings = GatewaySettings(namespace="mediagen-system", token_refresh_seconds=0.01, token_cache_seconds=0.01)
+    app = create_app(build_deps(settings, cluster))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+    # Browsers send Origin with every POST; tests that need another (or none) say so.
+    async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"Origin": SITE}) as client:
         yield Site(cluster, client, token)
 
 
@@ -50,6 +55,8 @@ async def login(site: Site) -> None:
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
     assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" in cookie and "Max-Age=3600" in cookie
+    assert site.token not in cookie and site.token.rsplit("_", 1)[-1] not in cookie  # a session, not the token
 
 
 async def test_without_a_session_pages_redirect_to_the_sign_in_form(site: Site) -> None:
@@ -88,6 +95,8 @@ async def test_the_gallery_shows_the_tenants_generations_newest_first_and_escape
     assert "team-a" in html
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    # Under no-referrer, browsers send `Origin: null` with the page's own forms (which are then refused).
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 async def test_in_flight_cards_are_marked_for_the_refresher_and_the_fragment_is_just_the_live_part(site: Site) -> None:
@@ -127,7 +136,7 @@ async def test_the_cancel_button_cancels_same_origin_only(site: Site) -> None:
     await login(site)
     evil = await site.client.post("/g/mine/cancel", headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403 and site.cluster.objects["team-a"]["mine"]["spec"].get("cancel") is not True
-    ok = await site.client.post("/g/mine/cancel", headers={"Origin": "http://gw.test"})
+    ok = await site.client.post("/g/mine/cancel")
     assert ok.status_code == 303 and site.cluster.objects["team-a"]["mine"]["spec"]["cancel"] is True
 
 
@@ -166,7 +175,7 @@ async def test_static_files_are_a_fixed_list(site: Site) -> None:
 async def test_an_empty_gallery_explains_how_to_start(site: Site) -> None:
     await login(site)
     page = (await site.client.get("/")).text
-    assert "No generations yet" in page and "http://gw.test/generate" in page
+    assert "No generations yet" in page and "https://gw.test/generate" in page
 
 
 async def test_the_gallery_reads_metadata_to_find_the_newest_and_only_those_whole(site: Site) -> None:
@@ -183,3 +192,48 @@ async def test_the_gallery_reads_metadata_to_find_the_newest_and_only_those_whol
     assert shown == [f"g{i:03d}" for i in range(299, 275, -1)]  # the 24 newest, newest first
     assert site.cluster.calls.get("list_page") is None  # no list of whole objects
     assert site.cluster.calls["list_metadata"] == 2 and site.cluster.calls["get"] == 24
+
+
+@pytest.mark.parametrize("origin", [None, "null", "https://evil.example"])
+async def test_form_posts_without_this_sites_origin_are_refused(site: Site, origin: str | None) -> None:
+    # Issue 13 item 10c: `Origin: null` (a sandboxed frame, a redirect) signed a victim into another tenant.
+    put(site, "mine", "a red fox", {"phase": "Running"})
+    await login(site)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin or ""}
+    client = site.client
+    if origin is None:
+        del client.headers["Origin"]
+        headers.pop("Origin")
+    signin = await client.post("/login", content=f"token={site.token}", headers=headers)
+    assert signin.status_code == 403 and "set-cookie" not in signin.headers
+    cancel = await client.post("/g/mine/cancel", headers=headers)
+    assert cancel.status_code == 403 and site.cluster.objects["team-a"]["mine"]["spec"].get("cancel") is not True
+    signout = await client.post("/logout", headers=headers)
+    assert signout.status_code == 403 and "set-cookie" not in signout.headers
+
+
+async def test_the_session_ends_with_its_token_or_its_lifetime_and_cannot_be_forged(site: Site) -> None:
+    await login(site)
+    cookie = site.client.cookies[COOKIE]
+    payload, signature = cookie.split(".")
+    for forged in (f"{payload}.{signature[:-2]}AA", f"{payload[:-2]}.{signature}", site.token, "x"):
+        site.client.cookies.set(COOKIE, forged, domain="gw.test")
+        assert (await site.client.get("/")).status_code == 303, forged
+    site.client.cookies.set(COOKIE, cookie, domain="gw.test")
+    assert (await site.client.get("/")).status_code == 200
+    site.cluster.secrets.clear()  # the token is revoked: the session ends once the token cache (10 ms) expires
+    for _ in range(200):
+        if (await site.client.get("/")).status_code == 303:
+            break
+        await asyncio.sleep(0.01)
+    assert (await site.client.get("/")).status_code == 303
+
+
+def test_sessions_expire() -> None:
+    now = [1000.0]
+    signer = SessionSigner(b"k" * 32, lifetime=60, clock=lambda: now[0])
+    value = signer.issue(Session("team-a", "token/x", signer.expiry(), token_id="x", fingerprint="f"))
+    assert signer.open(value) is not None
+    now[0] += 61
+    assert signer.open(value) is None
+    assert SessionSigner(b"other" * 8).open(value) is None  # another key (another deployment) rejects it

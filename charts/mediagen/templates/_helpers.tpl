@@ -137,9 +137,31 @@ podAntiAffinity:
 {{- if and .Values.operator.webhooks.enabled (not .Values.replicate.webhookUrl) -}}
 {{- fail "operator.webhooks.enabled: set replicate.webhookUrl to the public HTTPS URL that reaches the operator-webhooks Service" -}}
 {{- end -}}
+{{- if and .Values.gateway.enabled .Values.gateway.tokenReview (not (include "mediagen.tokenReviewNamespaces" .)) -}}
+{{- fail "gateway.tokenReview: set gateway.tokenReviewNamespaces (or gateway.namespaces) to the namespaces whose ServiceAccounts may be tenants, or [\"*\"]" -}}
+{{- end -}}
+{{- if and .Values.resourceQuota.enabled (not (include "mediagen.quotaNamespaces" .)) -}}
+{{- fail "resourceQuota.enabled: set resourceQuota.namespaces (or gateway.namespaces)" -}}
+{{- end -}}
 {{- if and .Values.operator.webhooks.enabled (has (int .Values.operator.webhooks.port) (list (int .Values.operator.healthPort) (int .Values.operator.metrics.port))) -}}
 {{- fail "operator.webhooks.port must differ from operator.healthPort and operator.metrics.port" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* JSON list of the namespaces whose ServiceAccounts may be gateway tenants ("" when none). */}}
+{{- define "mediagen.tokenReviewNamespaces" -}}
+{{- $ns := .Values.gateway.tokenReviewNamespaces | default .Values.gateway.namespaces -}}
+{{- if $ns -}}{{ toJson $ns }}{{- end -}}
+{{- end -}}
+
+{{/* JSON list of the namespaces that get the MediaGeneration ResourceQuota ("" when none). */}}
+{{- define "mediagen.quotaNamespaces" -}}
+{{- $ns := .Values.resourceQuota.namespaces | default .Values.gateway.namespaces -}}
+{{- if $ns -}}{{ toJson $ns }}{{- end -}}
+{{- end -}}
+
+{{- define "mediagen.sessionSecret" -}}
+{{- default (printf "%s-gateway-session" (include "mediagen.fullname" .)) .Values.gateway.sessionSecret -}}
 {{- end -}}
 
 {{/* PromQL label matchers that pick this installation's series (prometheusRule.selector, or its namespace). */}}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from mediagen.kube.client import Page, Review
+from mediagen.kube.client import AccessRequest, Decision, Page, Review, UserInfo
 from mediagen.kube.errors import (
     AlreadyExists,
     BadRequest,
@@ -26,11 +26,13 @@ from mediagen.kube.errors import (
 )
 
 __all__ = [
+    "AccessRequest",
     "AlreadyExists",
     "BadRequest",
     "Cause",
     "Cluster",
     "ClusterError",
+    "Decision",
     "Expired",
     "Forbidden",
     "Invalid",
@@ -39,6 +41,7 @@ __all__ = [
     "Review",
     "TooLarge",
     "Unavailable",
+    "UserInfo",
 ]
 
 
@@ -82,6 +85,10 @@ class Cluster(Protocol):
 
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         """Ask the API server who ``token`` belongs to (TokenReview)."""
+        ...
+
+    async def review_access(self, request: AccessRequest) -> Decision:
+        """Ask the API server's authorizers (RBAC and the rest) about ``request`` (SubjectAccessReview)."""
         ...
 
     async def ping(self) -> None:

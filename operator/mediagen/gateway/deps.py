@@ -13,10 +13,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore
+from mediagen.gateway.authorization import Authorizer
 from mediagen.gateway.cluster import Cluster, ClusterError
 from mediagen.gateway.metrics import GatewayMetrics
 from mediagen.gateway.problems import FieldError, ProblemError
 from mediagen.gateway.service import Generations
+from mediagen.gateway.sessions import SessionSigner
 from mediagen.gateway.settings import GatewaySettings
 from mediagen.gateway.throttling import InflightQuota, RateLimiter
 
@@ -39,6 +41,7 @@ class GatewayDeps:
     authenticator: Authenticator
     generations: Generations
     metrics: GatewayMetrics
+    sessions: SessionSigner
     rate_limiter: RateLimiter | None = None
     """Per-token request rate; None: unlimited."""
     version: str = field(default_factory=_version)
@@ -72,9 +75,12 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
     authenticator = Authenticator(
         cluster,
         tokens,
+        authorizer=Authorizer(cluster, ttl=settings.token_cache_seconds),
         token_review=settings.token_review,
         audiences=settings.token_review_audiences,
+        namespaces=settings.token_review_namespaces,
         review_ttl=settings.token_cache_seconds,
+        review_limiter=RateLimiter(settings.token_reviews_per_second, settings.token_reviews_burst),
     )
     quota = None
     if settings.max_inflight_per_tenant:
@@ -93,6 +99,10 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
         authenticator=authenticator,
         generations=Generations(cluster, metrics, quota=quota),
         metrics=metrics,
+        sessions=SessionSigner(
+            settings.session_key.get_secret_value().encode() if settings.session_key else None,
+            settings.session_seconds,
+        ),
         rate_limiter=rate_limiter,
     )
 
@@ -120,12 +130,17 @@ async def get_tenant(
 ) -> Tenant:
     """The authenticated caller; 401 otherwise (503 when credentials cannot be checked, 429 beyond its rate)."""
     try:
-        tenant = await deps.authenticator.authenticate(request.headers.get("authorization"))
+        tenant = await deps.authenticator.authenticate(request.headers.get("authorization"), client_of(request))
     except AuthError as err:
         deps.metrics.auth_failures.labels(reason=err.reason).inc()
         raise
     limit_rate(deps, tenant)
     return tenant
+
+
+def client_of(request: Request) -> str:
+    """The peer's address: what caps TokenReviews per client (behind a proxy, the proxy's)."""
+    return request.client.host if request.client else ""
 
 
 def limit_rate(deps: GatewayDeps, tenant: Tenant) -> None:

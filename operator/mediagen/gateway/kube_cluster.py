@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from mediagen.gateway.cluster import Page, Review
+from mediagen.gateway.cluster import AccessRequest, Decision, Page, Review
 from mediagen.kube.client import KubeClient, KubeTimeouts
 
 __all__ = ["FIELD_MANAGER", "KubernetesCluster"]
@@ -56,6 +56,9 @@ class KubernetesCluster:
 
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         return await self._kube.review_token(token, audiences)
+
+    async def review_access(self, request: AccessRequest) -> Decision:
+        return await self._kube.review_access(request)
 
     async def ping(self) -> None:
         await self._kube.ping()

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the gateway. Label values are bounded: route templates, methods, status codes, reasons."""
+"""Prometheus metrics of the gateway. Label values are bounded: route templates, methods (unknown ones are
+``other``), status codes, reasons."""
 
 from __future__ import annotations
 

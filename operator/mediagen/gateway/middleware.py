@@ -1,4 +1,5 @@
-"""The gateway's one ASGI middleware: request body limit, baseline security headers, request metrics.
+"""The gateway's one ASGI middleware: request body limit, baseline security headers, request metrics (labels bounded:
+route templates, known methods, status codes).
 
 The body limit is enforced before anything reads the body: a declared ``Content-Length`` above the limit is
 refused without calling the app, and a chunked body is counted as it streams in. Either way the answer is a
@@ -18,6 +19,9 @@ from mediagen.gateway.problems import PROBLEM_JSON, TYPE_BASE
 
 # FastAPI serves its docs outside the router; they are few and fixed, so they may be label values.
 _DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Any token is a method to h11, and the method is a label: anything else is "other", or invented methods would
+# each make a new series (3,000 requests made 51,019).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -84,6 +88,7 @@ class GatewayMiddleware:
             path = scope.get("path", "")
             template = getattr(route, "path", None) or (path if path in _DOCS_PATHS else "unmatched")
             method = scope.get("method", "")
+            method = method if method in _METHODS else "other"
             self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
             self.metrics.latency.labels(method=method, route=template).observe(time.perf_counter() - began)
 

@@ -21,7 +21,15 @@ CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src http: https: data:; "
     "media-src http: https: data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+HTML_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    # Not the API's no-referrer: under it a browser sends `Origin: null` with the pages' own form posts (Fetch
+    # standard, "append a request Origin header"), which the gallery refuses. same-origin keeps referrers off
+    # other sites (the media URLs) all the same.
+    "Referrer-Policy": "same-origin",
+}
 
 _IN_FLIGHT = (Phase.PENDING, Phase.RUNNING, Phase.UPLOADING)
 _PROMPT_PREVIEW = 160
@@ -277,7 +285,7 @@ def not_found_page(namespace: str) -> str:
 
 
 def login_page(error: str = "", next_path: str = "/") -> str:
-    """The sign-in form: paste an API token once; it is kept in an HttpOnly, SameSite=Strict cookie."""
+    """The sign-in form: paste an API token once; a short-lived session (never the token) is kept in a cookie."""
     message = f'<p class="alert">{esc(error)}</p>' if error else ""
     body = (
         '<div class="login"><h1>Sign in</h1><p class="muted">Paste your mediagen API token.</p>'

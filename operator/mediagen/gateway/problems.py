@@ -8,6 +8,7 @@ when it is unreachable or the gateway lacks permission) and, last, anything unex
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from mediagen.gateway.auth import AuthError
+from mediagen.gateway.auth import AuthError, ReviewsThrottled
+from mediagen.gateway.authorization import AccessDenied
 from mediagen.gateway.cluster import (
     AlreadyExists,
     BadRequest,
@@ -238,6 +240,15 @@ def install(app: FastAPI) -> None:
         challenge = 'Bearer realm="mediagen"' + ("" if exc.reason == "missing" else ', error="invalid_token"')
         return problem_response(request, 401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge})
 
+    async def on_denied(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AccessDenied)
+        return problem_response(request, 403, "forbidden", exc.message)
+
+    async def on_reviews_throttled(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ReviewsThrottled)
+        seconds = str(max(1, math.ceil(exc.retry_after)))
+        return problem_response(request, 429, "rate-limited", str(exc), headers={"Retry-After": seconds})
+
     async def on_cluster(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ClusterError)
         return await on_problem(request, cluster_problem(exc))
@@ -250,5 +261,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(AuthError, on_auth)
+    app.add_exception_handler(AccessDenied, on_denied)
+    app.add_exception_handler(ReviewsThrottled, on_reviews_throttled)
     app.add_exception_handler(ClusterError, on_cluster)
     app.add_exception_handler(Exception, on_unexpected)

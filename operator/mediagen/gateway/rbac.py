@@ -7,7 +7,9 @@ The gateway runs as ServiceAccount ``mediagen-gateway``. It needs:
   ``watch`` or the ``status`` subresource: the operator alone writes status.
 - ``get`` on its one token Secret (by name), in its own namespace. Minting and revoking tokens is an
   administrator's job (``mediagen gateway token``), done with the administrator's credentials.
-- ``create`` on ``tokenreviews``, only when ServiceAccount tokens are accepted (``MEDIAGEN_GATEWAY_TOKEN_REVIEW``).
+- ``create`` on ``tokenreviews`` and ``subjectaccessreviews``, only when ServiceAccount tokens are accepted
+  (``MEDIAGEN_GATEWAY_TOKEN_REVIEW``): who a token belongs to, and whether RBAC lets it create MediaGenerations
+  in its namespace.
 
 The mediagenerations ClusterRole is bound cluster-wide by default so any namespace can be a tenant; to confine
 the gateway to onboarded tenants, replace the ClusterRoleBinding by a RoleBinding of the same ClusterRole in
@@ -31,7 +33,7 @@ MEDIAGENERATIONS_ROLE: Final = "mediagen-gateway"
 TOKENS_ROLE: Final = "mediagen-gateway-tokens"
 """Role in the gateway's namespace: read the token Secret."""
 TOKEN_REVIEW_ROLE: Final = "mediagen-gateway-tokenreview"  # noqa: S105 - a role name
-"""ClusterRole: TokenReview, for ServiceAccount tokens (optional)."""
+"""ClusterRole: TokenReview and SubjectAccessReview, for ServiceAccount tokens (optional)."""
 
 MEDIAGENERATION_RULES: Final[tuple[dict[str, Any], ...]] = (
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "get", "list", "patch"]},
@@ -41,6 +43,7 @@ TOKEN_SECRET_RULES: Final[tuple[dict[str, Any], ...]] = (
 )
 TOKEN_REVIEW_RULES: Final[tuple[dict[str, Any], ...]] = (
     {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
 )
 
 GATEWAY_RULES: Final[tuple[dict[str, Any], ...]] = MEDIAGENERATION_RULES + TOKEN_SECRET_RULES + TOKEN_REVIEW_RULES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mediagen.gateway import rbac
@@ -51,12 +51,28 @@ class GatewaySettings(BaseSettings):
     )
     token_review: bool = Field(
         default=False,
-        description="Also accept Kubernetes ServiceAccount tokens (checked with TokenReview); a ServiceAccount "
-        "is a tenant of its own namespace. Needs the tokenreview ClusterRole.",
+        description="Also accept Kubernetes ServiceAccount tokens (checked with TokenReview): a ServiceAccount is "
+        "a tenant of its own namespace when its token carries one of token_review_audiences, the namespace is in "
+        "token_review_namespaces and RBAC lets it create mediagenerations there (SubjectAccessReview). Needs the "
+        "tokenreview ClusterRole.",
     )
     token_review_audiences: list[str] = Field(
-        default_factory=list, description="Audiences a ServiceAccount token must carry (empty: the API server's)."
+        default_factory=list,
+        description="Audiences a ServiceAccount token must carry (`kubectl create token SA --audience A`, or a "
+        "projected token volume); required with token_review, so a pod's automounted token is not enough.",
     )
+    token_review_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces whose ServiceAccounts may be tenants; required with token_review. '*' allows "
+        "every namespace (RBAC alone decides).",
+    )
+    token_reviews_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="TokenReviews a client address may cause a second, on average (a known token is answered from "
+        "the cache and does not count); beyond it, 429.",
+    )
+    token_reviews_burst: int = Field(default=20, ge=1, description="TokenReviews a client address may cause at once.")
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -96,9 +112,24 @@ class GatewaySettings(BaseSettings):
     quota_retry_after_seconds: int = Field(
         default=10, ge=1, le=3600, description="Retry-After sent when a tenant is at its in-flight quota."
     )
-    cookie_secure: bool | None = Field(
-        default=None,
-        description="Mark the gallery's session cookie Secure; unset means 'when the request came over https'.",
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the gallery's session cookie Secure (browsers keep Secure cookies from http://localhost "
+        "too). Turn off only to serve the gallery over plain HTTP on another host.",
     )
+    session_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the gallery's session cookies; replicas must share it. Unset: a random key "
+        "per process (sessions end when it restarts).",
+    )
+    session_seconds: int = Field(default=3600, ge=60, le=86400, description="How long a gallery sign-in lasts.")
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: str = Field(default="json", description="json or text.")
+
+    @model_validator(mode="after")
+    def _service_accounts_need_audiences_and_namespaces(self) -> GatewaySettings:
+        if self.token_review and not self.token_review_audiences:
+            raise ValueError('token_review needs token_review_audiences (e.g. ["mediagen-gateway"])')
+        if self.token_review and not self.token_review_namespaces:
+            raise ValueError('token_review needs token_review_namespaces (the allowed namespaces, or ["*"])')
+        return self

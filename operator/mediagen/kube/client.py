@@ -79,6 +79,39 @@ class Review:
     username: str = ""
     error: str = ""
     groups: list[str] = field(default_factory=list)
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    audiences: list[str] = field(default_factory=list)
+    """The audiences the token was found valid for (a client that asked for some must check one is among them)."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A Kubernetes identity, as authentication (TokenReview, or kube-apiserver's front proxy) reported it."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Sorted (key, values) pairs: hashable, so decisions can be cached by identity."""
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """May ``user`` perform ``verb`` on MediaGenerations in ``namespace`` (on the one named ``name``, if set)?"""
+
+    user: UserInfo
+    verb: str
+    namespace: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of a SubjectAccessReview."""
+
+    allowed: bool
+    reason: str = ""
 
 
 class Kube(Protocol):
@@ -121,7 +154,8 @@ def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
 
 
 class KubeClient:
-    """MediaGenerations, events, Secrets and TokenReviews on an :class:`kubernetes.client.ApiClient`.
+    """MediaGenerations, events, Secrets, ConfigMaps, TokenReviews and SubjectAccessReviews on an
+    :class:`kubernetes.client.ApiClient`.
 
     ``field_manager`` names every write (``metadata.managedFields`` says who wrote what)."""
 
@@ -136,6 +170,7 @@ class KubeClient:
         self._custom = k8s.CustomObjectsApi(api_client)
         self._core = k8s.CoreV1Api(api_client)
         self._auth = k8s.AuthenticationV1Api(api_client)
+        self._authz = k8s.AuthorizationV1Api(api_client)
         self._version = k8s.VersionApi(api_client)
         self.field_manager = field_manager
         self.timeouts = timeouts
@@ -297,8 +332,33 @@ class KubeClient:
             authenticated=bool(status.authenticated),
             username=(user.username or "") if user else "",
             groups=list(user.groups or []) if user else [],
+            uid=(user.uid or "") if user else "",
+            extra={k: list(v or []) for k, v in (user.extra or {}).items()} if user else {},
+            audiences=list(status.audiences or []),
             error=status.error or "",
         )
+
+    async def review_access(self, request: AccessRequest) -> Decision:
+        """Ask the API server's authorizers about ``request`` on MediaGenerations (SubjectAccessReview)."""
+        user = request.user
+        spec = k8s.V1SubjectAccessReviewSpec(
+            user=user.username,
+            uid=user.uid or None,
+            groups=list(user.groups) or None,
+            extra={key: list(values) for key, values in user.extra} or None,
+            resource_attributes=k8s.V1ResourceAttributes(
+                group=GROUP,
+                resource=PLURAL,
+                verb=request.verb,
+                namespace=request.namespace,
+                name=request.name or None,
+            ),
+        )
+        review = await self._call(self._authz.create_subject_access_review, k8s.V1SubjectAccessReview(spec=spec))
+        status = review.status
+        if status is None:
+            return Decision(allowed=False, reason="the API server gave no decision")
+        return Decision(allowed=bool(status.allowed) and not status.denied, reason=status.reason or "")
 
     async def ping(self) -> None:
         """Return when the API server answers; raise :class:`Unavailable` otherwise."""

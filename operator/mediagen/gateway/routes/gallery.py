@@ -1,8 +1,11 @@
 """The gallery (``/``), a page per generation (``/g/{id}``), sign-in and the static files.
 
-Browsers cannot send a bearer header on navigation, so the pages also accept the token from an HttpOnly,
-``SameSite=Strict`` cookie set by ``POST /login``. The cookie is honoured only here, never by the JSON API,
-and the one state-changing page action (cancel) also checks ``Origin``: no cross-site request can use it.
+Browsers cannot send a bearer header on navigation, so the pages also accept a session from an HttpOnly,
+``SameSite=Strict``, ``Secure`` cookie set by ``POST /login``: a short-lived signed value naming the tenant
+(:mod:`mediagen.gateway.sessions`), never the API token. The cookie is honoured only here, never by the JSON API.
+Every form post (sign-in, sign-out, cancel) must carry this site's ``Origin``: a missing or ``null`` one is
+refused too, since a sandboxed frame or a redirect from any site sends ``null`` (login CSRF signs a victim into
+the attacker's tenant) and SameSite does not stop same-site pages.
 """
 
 from __future__ import annotations
@@ -17,15 +20,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mediagen.gateway import pages
 from mediagen.gateway.auth import AuthError, Tenant
 from mediagen.gateway.cluster import NotFound
-from mediagen.gateway.deps import DepsDep, GatewayDeps, limit_rate
+from mediagen.gateway.deps import DepsDep, GatewayDeps, client_of, limit_rate
 from mediagen.gateway.problems import ProblemError
 from mediagen.gateway.resources import to_view
 from mediagen.gateway.schemas import MAX_NAME_LENGTH, NAME_PATTERN
 
 router = APIRouter(include_in_schema=False)
 
-COOKIE = "mediagen_token"
-COOKIE_MAX_AGE = 12 * 3600
+COOKIE = "mediagen_session"
 _SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 
 PageId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)]
@@ -34,13 +36,15 @@ Fragment = Annotated[bool, Query(description="Only the live section, for the ref
 
 async def _page_tenant(request: Request, deps: GatewayDeps) -> Tenant | None:
     header = request.headers.get("authorization")
-    token = request.cookies.get(COOKIE)
-    if not header and token:
-        header = f"Bearer {token}"
-    if not header:
-        return None
+    cookie = request.cookies.get(COOKIE)
     try:
-        tenant = await deps.authenticator.authenticate(header)
+        if header:
+            tenant = await deps.authenticator.authenticate(header, client_of(request))
+        else:
+            session = deps.sessions.open(cookie) if cookie else None
+            if session is None:
+                return None
+            tenant = await deps.authenticator.resume(session)
     except AuthError as err:
         deps.metrics.auth_failures.labels(reason=err.reason).inc()
         return None
@@ -112,19 +116,19 @@ async def login(request: Request, deps: DepsDep) -> Response:
     token = (form.get("token") or [""])[0].strip()
     next_path = _safe_next((form.get("next") or ["/"])[0])
     try:
-        await deps.authenticator.authenticate(f"Bearer {token}")
+        tenant = await deps.authenticator.authenticate(f"Bearer {token}", client_of(request))
+        session = await deps.authenticator.session_for(tenant, deps.sessions.expiry())
     except AuthError as err:
         deps.metrics.auth_failures.labels(reason=err.reason).inc()
         return _html(pages.login_page("That token is not valid.", next_path), status=401)
     response = RedirectResponse(next_path, status_code=303)
-    secure = deps.settings.cookie_secure
     response.set_cookie(
         COOKIE,
-        token,
-        max_age=COOKIE_MAX_AGE,
+        deps.sessions.issue(session),
+        max_age=int(deps.sessions.lifetime),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https" if secure is None else secure,
+        secure=deps.settings.cookie_secure,
         path="/",
     )
     return response
@@ -135,7 +139,7 @@ async def logout(request: Request) -> Response:
     """Forget the session cookie."""
     _same_origin(request)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
 
 
@@ -155,10 +159,13 @@ def _safe_next(value: str) -> str:
 
 
 def _same_origin(request: Request) -> None:
-    """Refuse a form post whose Origin is another site (SameSite=Strict already keeps the cookie out)."""
+    """Refuse a form post unless its Origin is this site; see the module docstring.
+
+    Browsers send Origin with every POST (same-origin ones too); a client that sends none is not a browser form and
+    has the JSON API for its needs."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return
+        raise ProblemError(403, "cross-origin", "form posts must come from this site's pages (Origin is missing)")
     # Hosts only: behind a TLS-terminating proxy the scheme seen here may differ from the browser's.
     if urlsplit(origin).netloc != request.url.netloc:
         raise ProblemError(403, "cross-origin", "cross-origin form posts are not accepted")
