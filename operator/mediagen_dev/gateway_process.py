@@ -46,6 +46,11 @@ class GatewayProcess:
             raise RuntimeError("the gateway has not started")
         return self._url
 
+    @property
+    def pid(self) -> int | None:
+        """The running process id, or None."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
     def start(self, timeout: float = 30.0) -> Self:
         """Start the gateway and wait until it answers /livez."""
         with self.log_path.open("ab") as log:

@@ -26,6 +26,7 @@ REQUIRED = (
     "rss_mb_inflight_2000",
     "cpu_cores_inflight_2000",
     "large_transfer",
+    "rss_mb_max_objects",
     "machine",
 )
 
@@ -43,6 +44,13 @@ def test_every_benchmark_ran_without_error(results: dict[str, Any]) -> None:
     assert results["errors"] == {}
     assert set(results["runs"]) == set(runner.BENCHMARKS)
     assert results["scale"] == "smoke"
+
+
+def test_max_objects_measures_both_processes_through_every_path(results: dict[str, Any]) -> None:
+    rss, details = results["rss_mb_max_objects"], results["max_objects"]
+    assert set(rss) == {"gateway", "operator"} and all(value > 0 for value in rss.values())
+    assert details["input_bytes"] == 65536 and details["object_json_bytes"] > 65536
+    assert details["listed"] == SMOKE.max_objects_count + 1  # the history and the sentinel, every page read
 
 
 def test_results_have_the_documented_keys_and_types(results: dict[str, Any]) -> None:

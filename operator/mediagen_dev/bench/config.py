@@ -44,6 +44,8 @@ class Scale:
     """Shortest and longest prediction of a held load, seconds."""
     settle_seconds: float
     """How long :mod:`.writes` waits after the last generation for anything late."""
+    max_objects_count: int
+    """Maximum-size finished generations in the namespace of :mod:`.maxobjects`."""
 
 
 FULL = Scale(
@@ -64,6 +66,7 @@ FULL = Scale(
     held_warmup_seconds=20.0,
     held_durations=(5.0, 15.0),
     settle_seconds=2.0,
+    max_objects_count=2000,
 )
 SMOKE = Scale(
     name="smoke",
@@ -83,5 +86,6 @@ SMOKE = Scale(
     held_warmup_seconds=0.0,
     held_durations=(1.0, 2.0),
     settle_seconds=0.5,
+    max_objects_count=30,
 )
 SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -16,7 +16,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mediagen_dev.bench import floor, inflight, large, overhead, rate, results, table, throughput, webhooks, writes
+from mediagen_dev.bench import (
+    floor,
+    inflight,
+    large,
+    maxobjects,
+    overhead,
+    rate,
+    results,
+    table,
+    throughput,
+    webhooks,
+    writes,
+)
 from mediagen_dev.bench.bench_stack import Stack
 from mediagen_dev.bench.config import SCALES, Scale
 from mediagen_dev.controlplane import ControlPlane
@@ -30,6 +42,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "throughput": throughput.run,
     "rate": rate.run,
     "inflight": inflight.run,
+    "maxobjects": maxobjects.run,
     "large": large.run,
 }
 """Every benchmark, in the order a full run takes them (the heaviest last)."""

@@ -139,6 +139,18 @@ def _inflight(r: dict[str, Any]) -> Row:
     )
 
 
+def _max_objects(r: dict[str, Any]) -> Row:
+    rss, d = r["rss_mb_max_objects"], r["max_objects"]
+    limits = d["chart_limits_mb"]
+    return (
+        f"RSS among {d['objects']} maximum-size generations (64 KiB input) while the gallery, the listing and a "
+        "POST run: gateway · operator",
+        f"**{rss['gateway']:.0f} MB** · **{rss['operator']:.0f} MB**",
+        f"≤ chart limits ({limits['gateway']:.0f} · {limits['operator']:.0f} MiB)",
+        _verdict(rss["gateway"] <= limits["gateway"] and rss["operator"] <= limits["operator"]),
+    )
+
+
 def _large(r: dict[str, Any]) -> Row:
     d = r["large_transfer"]
     size = d["bytes"] / 1024**2
@@ -191,6 +203,7 @@ ROWS: tuple[Callable[[dict[str, Any]], Row], ...] = (
     ),
     _throughput,
     _inflight,
+    _max_objects,
     _large,
     _floor,
 )
