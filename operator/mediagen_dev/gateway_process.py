@@ -18,6 +18,7 @@ import httpx
 from mediagen_dev.controlplane.process import parent_death_signal
 
 _LISTENING = re.compile(r"mediagen gateway listening on (http://[0-9.]+:\d+)")
+_AGGREGATED = re.compile(r"mediagen gateway serving the aggregated API on (https://[0-9.]+:\d+)")
 
 
 class GatewayProcess:
@@ -45,6 +46,14 @@ class GatewayProcess:
         if self._url is None:
             raise RuntimeError("the gateway has not started")
         return self._url
+
+    @property
+    def aggregated_url(self) -> str:
+        """``https://127.0.0.1:<port>`` of the aggregated API's listener, when it serves one."""
+        found = _AGGREGATED.search(self.logs())
+        if found is None:
+            raise RuntimeError("the gateway serves no aggregated API")
+        return found.group(1)
 
     @property
     def pid(self) -> int | None:

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mediagen.gateway import rbac
+from mediagen.gateway.apigroup import APISERVICE_NAME
 from mediagen.gateway.token_admin import TokenAdmin
 from mediagen.kube.client import load_api_client
+from mediagen_dev.aggregated_api import SERVICE, AggregatedAPI
 from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.gateway_process import GatewayProcess
 from mediagen_dev.paths import MANIFESTS_DIR
@@ -56,11 +59,8 @@ def token_admin(control_plane: ControlPlane) -> TokenAdmin:
     return TokenAdmin(load_api_client(str(control_plane.kubeconfig)), GATEWAY_NAMESPACE)
 
 
-@pytest.fixture(scope="session")
-def gateway(gateway_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """The gateway as its own process, under its ServiceAccount."""
-    log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    env = {
+def _gateway_env() -> dict[str, str]:
+    return {
         "MEDIAGEN_GATEWAY_NAMESPACE": GATEWAY_NAMESPACE,
         "MEDIAGEN_GATEWAY_TOKEN_CACHE_SECONDS": str(TOKEN_CACHE_SECONDS),
         "MEDIAGEN_GATEWAY_TOKEN_REFRESH_SECONDS": str(TOKEN_REFRESH_SECONDS),
@@ -69,8 +69,31 @@ def gateway(gateway_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) 
         "MEDIAGEN_GATEWAY_TOKEN_REVIEW_NAMESPACES": '["*"]',
         "MEDIAGEN_GATEWAY_LOG_FORMAT": "text",
     }
-    with GatewayProcess(gateway_kubeconfig, env, log) as process:
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The gateway as its own process, under its ServiceAccount."""
+    log = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    with GatewayProcess(gateway_kubeconfig, _gateway_env(), log) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def aggregated_gateway(
+    gateway_kubeconfig: Path, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, AggregatedAPI]]:
+    """Another gateway process, under the same ServiceAccount with the aggregated API's RBAC too, serving the
+    aggregated API behind the session's kube-apiserver (registered until the module ends: an APIService whose
+    server is gone would make every kubectl discovery warn)."""
+    workdir = tmp_path_factory.mktemp("aggregated")
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac.aggregated_manifests(GATEWAY_NAMESPACE)))
+    api = AggregatedAPI.prepare(workdir, GATEWAY_NAMESPACE)
+    with GatewayProcess(gateway_kubeconfig, {**_gateway_env(), **api.gateway_env}, workdir / "gateway.log") as process:
+        api.register(control_plane)
+        yield process, api
+        control_plane.kubectl("delete", "apiservice", APISERVICE_NAME, "--wait=true")
+        control_plane.kubectl("delete", "service", SERVICE, "-n", GATEWAY_NAMESPACE)
 
 
 @pytest.fixture

@@ -59,6 +59,9 @@ class MemoryCluster:
         """token -> its audiences (default: the API server's own, ``https://kubernetes.default.svc``)."""
         self.grants: set[tuple[str, str, str]] = set()
         """RBAC in brief: (username, verb, namespace) triples that are allowed; "*" matches any verb or namespace."""
+        self.access_requests: list[AccessRequest] = []
+        """Every SubjectAccessReview asked for, in order."""
+        self.configmaps: dict[tuple[str, str], dict[str, str]] = {}
         self.fail_with: ClusterError | None = None
         """Raised by every call while set."""
         self.calls: dict[str, int] = {}
@@ -177,6 +180,13 @@ class MemoryCluster:
         except KeyError:
             raise NotFound(f'secrets "{name}" not found') from None
 
+    async def read_configmap(self, namespace: str, name: str) -> Mapping[str, str]:
+        self._enter("read_configmap")
+        try:
+            return dict(self.configmaps[namespace, name])
+        except KeyError:
+            raise NotFound(f'configmaps "{name}" not found') from None
+
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         self._enter("review_token")
         username = self.service_account_tokens.get(token)
@@ -190,6 +200,7 @@ class MemoryCluster:
 
     async def review_access(self, request: AccessRequest) -> Decision:
         self._enter("review_access")
+        self.access_requests.append(request)
         for user, verb, namespace in self.grants:
             if user == request.user.username and verb in (request.verb, "*") and namespace in (request.namespace, "*"):
                 return Decision(allowed=True, reason=f"granted to {user}")

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from mediagen.gateway import problems
 from mediagen.gateway.deps import GatewayDeps
 from mediagen.gateway.middleware import GatewayMiddleware
-from mediagen.gateway.routes import gallery, generations, health
+from mediagen.gateway.routes import aggregated, discovery, gallery, generations, health
 
 DESCRIPTION = """\
 HTTP access to **mediagen** for clients that don't speak Kubernetes. `POST /generate` creates a
@@ -34,4 +34,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(generations.router)
     app.include_router(health.router)
     app.include_router(gallery.router)
+    if deps.front_proxy is not None:
+        # Served on the TLS listener kube-apiserver proxies to; kept out of the standalone OpenAPI at /docs.
+        app.include_router(aggregated.router, include_in_schema=False)
+        app.include_router(discovery.router)
     return app

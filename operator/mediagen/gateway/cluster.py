@@ -83,6 +83,10 @@ class Cluster(Protocol):
         """The decoded data of a Secret."""
         ...
 
+    async def read_configmap(self, namespace: str, name: str) -> Mapping[str, str]:
+        """The data of a ConfigMap."""
+        ...
+
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         """Ask the API server who ``token`` belongs to (TokenReview)."""
         ...

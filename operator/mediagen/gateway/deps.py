@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mediagen.gateway.auth import Authenticator, AuthError, Tenant, TokenStore
 from mediagen.gateway.authorization import Authorizer
 from mediagen.gateway.cluster import Cluster, ClusterError
+from mediagen.gateway.front_proxy import RequestHeaderAuthentication
 from mediagen.gateway.metrics import GatewayMetrics
 from mediagen.gateway.problems import FieldError, ProblemError
 from mediagen.gateway.service import Generations
@@ -44,6 +45,8 @@ class GatewayDeps:
     sessions: SessionSigner
     rate_limiter: RateLimiter | None = None
     """Per-token request rate; None: unlimited."""
+    front_proxy: RequestHeaderAuthentication | None = None
+    """How kube-apiserver names callers; set when the aggregated API is served."""
     version: str = field(default_factory=_version)
     clock: Callable[[], float] = time.monotonic
     _ping: tuple[float, bool] | None = None
@@ -62,8 +65,13 @@ class GatewayDeps:
         return reachable
 
 
-def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetrics | None = None) -> GatewayDeps:
-    """Wire the gateway's collaborators around ``cluster``."""
+def build_deps(
+    settings: GatewaySettings,
+    cluster: Cluster,
+    metrics: GatewayMetrics | None = None,
+    front_proxy: RequestHeaderAuthentication | None = None,
+) -> GatewayDeps:
+    """Wire the gateway's collaborators around ``cluster``; ``front_proxy`` turns the aggregated API on."""
     metrics = metrics or GatewayMetrics()
     tokens = TokenStore(
         cluster,
@@ -104,6 +112,7 @@ def build_deps(settings: GatewaySettings, cluster: Cluster, metrics: GatewayMetr
             settings.session_seconds,
         ),
         rate_limiter=rate_limiter,
+        front_proxy=front_proxy,
     )
 
 

@@ -14,6 +14,8 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediagen.gateway import kube_status
+from mediagen.gateway.apigroup import is_aggregated_path
 from mediagen.gateway.metrics import GatewayMetrics
 from mediagen.gateway.problems import PROBLEM_JSON, TYPE_BASE
 
@@ -93,22 +95,28 @@ class GatewayMiddleware:
             self.metrics.latency.labels(method=method, route=template).observe(time.perf_counter() - began)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": TYPE_BASE + "content-too-large",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_body_bytes} bytes",
-                "instance": scope.get("path", ""),
-                "errors": [{"field": "body", "in": "body", "pointer": "", "message": "too large"}],
-            }
-        ).encode()
+        detail = f"the request body is larger than {self.max_body_bytes} bytes"
+        content_type = PROBLEM_JSON
+        if is_aggregated_path(scope.get("path", "")):
+            body = json.dumps(kube_status.status_body(413, detail)).encode()
+            content_type = "application/json"
+        else:
+            body = json.dumps(
+                {
+                    "type": TYPE_BASE + "content-too-large",
+                    "title": "Content Too Large",
+                    "status": 413,
+                    "detail": detail,
+                    "instance": scope.get("path", ""),
+                    "errors": [{"field": "body", "in": "body", "pointer": "", "message": "too large"}],
+                }
+            ).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-type", content_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

@@ -1,4 +1,5 @@
-"""Errors as RFC 9457 ``application/problem+json``, each naming the offending field where there is one.
+"""Errors as RFC 9457 ``application/problem+json``, each naming the offending field where there is one (in the
+aggregated API, the same errors as Kubernetes ``Status`` objects: :mod:`mediagen.gateway.kube_status`).
 
 Every error path of the gateway ends here: request validation (400 malformed JSON, 422 invalid fields), HTTP
 errors (401, 404, 405, 413, 415, ...), the cluster layer's errors (404, 409, 410, 422 from the API server, 503
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from mediagen.gateway import kube_status
+from mediagen.gateway.apigroup import is_aggregated_path
 from mediagen.gateway.auth import AuthError, ReviewsThrottled
 from mediagen.gateway.authorization import AccessDenied
 from mediagen.gateway.cluster import (
@@ -33,6 +36,7 @@ from mediagen.gateway.cluster import (
     TooLarge,
     Unavailable,
 )
+from mediagen.gateway.front_proxy import Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +106,11 @@ def problem_response(
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """The problem+json response."""
+    """The problem+json response (a ``Status`` object in the aggregated API)."""
+    if is_aggregated_path(request.url.path):
+        # kubectl prints each cause as "<field>: <message>": a message that names its field already would do twice.
+        causes = [{"field": e.field, "message": e.message.removeprefix(e.field).lstrip(": ")} for e in errors]
+        return kube_status.status_response(status, detail, causes=causes, headers=headers)
     problem = Problem(
         type=TYPE_BASE + kind,
         title=_title(status),
@@ -157,7 +165,7 @@ def validation_errors(errors: Sequence[Any]) -> tuple[int, list[FieldError]]:
 
 
 def _summary(fields: Sequence[FieldError]) -> str:
-    shown = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
+    shown = "; ".join(f.message if f.message.startswith(f.field) else f"{f.field}: {f.message}" for f in fields[:5])
     more = f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""
     return shown + more
 
@@ -240,6 +248,10 @@ def install(app: FastAPI) -> None:
         challenge = 'Bearer realm="mediagen"' + ("" if exc.reason == "missing" else ', error="invalid_token"')
         return problem_response(request, 401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge})
 
+    async def on_unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Unauthenticated)
+        return problem_response(request, 401, "unauthorized", exc.message)
+
     async def on_denied(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AccessDenied)
         return problem_response(request, 403, "forbidden", exc.message)
@@ -262,6 +274,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(AuthError, on_auth)
     app.add_exception_handler(AccessDenied, on_denied)
+    app.add_exception_handler(Unauthenticated, on_unauthenticated)
     app.add_exception_handler(ReviewsThrottled, on_reviews_throttled)
     app.add_exception_handler(ClusterError, on_cluster)
     app.add_exception_handler(Exception, on_unexpected)

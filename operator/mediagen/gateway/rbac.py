@@ -23,6 +23,7 @@ from typing import Any, Final
 import yaml
 
 from mediagen.api.types import GROUP, PLURAL
+from mediagen.gateway.apigroup import API_GROUP
 
 DEFAULT_NAMESPACE: Final = "mediagen-system"
 SERVICE_ACCOUNT: Final = "mediagen-gateway"
@@ -111,3 +112,66 @@ def manifests(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
 def manifests_yaml(namespace: str = DEFAULT_NAMESPACE) -> str:
     """The manifests as YAML, exactly as committed in ``manifests/base/gateway-rbac.yaml``."""
     return _HEADER + yaml.safe_dump_all(manifests(namespace), sort_keys=False, width=110)
+
+
+# --- the aggregated API ------------------------------------------------------------------------------------------
+
+AUTH_DELEGATOR_BINDING: Final = "mediagen-gateway-auth-delegator"
+"""ClusterRoleBinding of the bootstrap ClusterRole system:auth-delegator: TokenReviews and SubjectAccessReviews."""
+AUTHENTICATION_READER_BINDING: Final = "mediagen-gateway-authentication-reader"
+"""RoleBinding in kube-system of the bootstrap Role extension-apiserver-authentication-reader: the request-header
+settings (the ConfigMap extension-apiserver-authentication)."""
+API_ACCESS_ROLE: Final = "mediagen-gateway-api-access"
+"""ClusterRole: the aggregated API's resources, bound to every authenticated user. kube-apiserver authorizes a
+request before proxying it; the gateway then authorizes it again against ``mediagenerations``, and that second check
+is the one that decides: whoever may create MediaGenerations with kubectl may create them through the API."""
+API_ACCESS_RULES: Final[tuple[dict[str, Any], ...]] = (
+    {
+        "apiGroups": [API_GROUP],
+        "resources": ["generate", "generations", "generations/status", "generations/cancel"],
+        "verbs": ["create", "get", "list"],
+    },
+)
+
+
+def aggregated_manifests(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+    """The RBAC of the aggregated API: the gateway's delegated authentication and authorization (what every
+    aggregated API server needs, and nothing more), and the open door for users (see :data:`API_ACCESS_ROLE`)."""
+    subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}]
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(AUTH_DELEGATOR_BINDING),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:auth-delegator",
+            },
+            "subjects": subject,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(AUTHENTICATION_READER_BINDING, "kube-system"),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "extension-apiserver-authentication-reader",
+            },
+            "subjects": subject,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": _meta(API_ACCESS_ROLE),
+            "rules": _rules(API_ACCESS_RULES),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(API_ACCESS_ROLE),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": API_ACCESS_ROLE},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}],
+        },
+    ]

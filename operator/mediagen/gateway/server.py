@@ -1,16 +1,32 @@
-"""Run the gateway in this process with uvicorn (``mediagen gateway``)."""
+"""Run the gateway in this process with uvicorn (``mediagen gateway``).
+
+One application, one or two listeners: plain HTTP for the standalone API, and with ``aggregated_port`` a TLS
+listener for the aggregated API, which kube-apiserver reaches with its proxy client certificate (:mod:`.tls`).
+The request-header settings are read once at start from ``kube-system/extension-apiserver-authentication``
+(a rotated front-proxy CA is picked up on restart).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import socket
+import ssl
 
 import uvicorn
+from fastapi import FastAPI
 
+from mediagen.gateway import tls
 from mediagen.gateway.app import create_app
 from mediagen.gateway.deps import build_deps
+from mediagen.gateway.front_proxy import (
+    AUTHENTICATION_CONFIGMAP,
+    AUTHENTICATION_NAMESPACE,
+    RequestHeaderAuthentication,
+    parse_authentication_configmap,
+)
 from mediagen.gateway.kube_cluster import KubernetesCluster
 from mediagen.gateway.settings import GatewaySettings
 from mediagen.kube.client import load_api_client
@@ -19,6 +35,8 @@ log = logging.getLogger("mediagen.gateway")
 
 LISTENING = "mediagen gateway listening on"
 """The start-up log line, followed by the URL (tests and scripts wait for it)."""
+AGGREGATED_LISTENING = "mediagen gateway serving the aggregated API on"
+"""The start-up log line of the aggregated API's listener, followed by its URL."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,30 +80,68 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _url(scheme: str, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def serve(settings: GatewaySettings) -> int:
     """Serve until SIGINT/SIGTERM."""
     configure_logging(settings)
     cluster = KubernetesCluster(
         load_api_client(settings.kubeconfig), timeout=settings.kube_timeout_seconds, workers=settings.kube_workers
     )
-    app = create_app(build_deps(settings, cluster))
+    try:
+        asyncio.run(_serve(settings, cluster))
+    finally:
+        cluster.close()
+    return 0
+
+
+async def _serve(settings: GatewaySettings, cluster: KubernetesCluster) -> None:
+    front_proxy: RequestHeaderAuthentication | None = None
+    if settings.aggregated_port is not None:
+        data = await cluster.read_configmap(AUTHENTICATION_NAMESPACE, AUTHENTICATION_CONFIGMAP)
+        front_proxy = parse_authentication_configmap(data)
+    app = create_app(build_deps(settings, cluster, front_proxy=front_proxy))
     sock = bind(settings.host, settings.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    config = uvicorn.Config(app, log_config=None, server_header=False, timeout_graceful_shutdown=10)
+    listeners = [(uvicorn.Server(_config(app)), sock)]
     log.info(
-        "%s http://%s:%d (tokens: secret %s/%s, cached %.0f s; ServiceAccount tokens: %s)",
+        "%s %s (tokens: secret %s/%s, cached %.0f s; ServiceAccount tokens: %s)",
         LISTENING,
-        shown,
-        port,
+        _url("http", sock),
         settings.namespace,
         settings.token_secret,
         settings.token_cache_seconds,
         "accepted" if settings.token_review else "not accepted",
     )
+    if front_proxy is not None and settings.aggregated_port is not None:
+        assert settings.tls_cert_file and settings.tls_key_file  # the settings' validator says so
+        context = tls.server_context(settings.tls_cert_file, settings.tls_key_file, front_proxy.client_ca_pem)
+        tls_sock = bind(settings.aggregated_host, settings.aggregated_port)
+        listeners.append((uvicorn.Server(_config(app, context)), tls_sock))
+        log.info(
+            "%s %s (proxy certificate names: %s)",
+            AGGREGATED_LISTENING,
+            _url("https", tls_sock),
+            ", ".join(front_proxy.allowed_names) or "any of the request-header CA",
+        )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        # Each server handles SIGINT/SIGTERM; the one that saw the signal re-raises it to the other on its way out.
+        await asyncio.gather(*(server.serve(sockets=[s]) for server, s in listeners))
     finally:
-        cluster.close()
-        sock.close()
-    return 0
+        for _, s in listeners:
+            s.close()
+
+
+def _config(app: FastAPI, context: ssl.SSLContext | None = None) -> uvicorn.Config:
+    if context is None:
+        return uvicorn.Config(app, log_config=None, server_header=False, timeout_graceful_shutdown=10)
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        http=tls.ClientCertificateProtocol,
+        ssl_context_factory=lambda _config, _default: context,
+    )

@@ -123,6 +123,18 @@ class GatewaySettings(BaseSettings):
         "per process (sessions end when it restarts).",
     )
     session_seconds: int = Field(default=3600, ge=60, le=86400, description="How long a gallery sign-in lasts.")
+    aggregated_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Also serve the aggregated API (behind kube-apiserver, over mutual TLS) on this port; 0 picks a "
+        "free one. Unset: standalone only.",
+    )
+    aggregated_host: str = Field(default="0.0.0.0", description="Address the aggregated API listens on.")
+    tls_cert_file: str | None = Field(
+        default=None, description="The aggregated API's serving certificate (PEM; the APIService's caBundle signs it)."
+    )
+    tls_key_file: str | None = Field(default=None, description="Its private key (PEM).")
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: str = Field(default="json", description="json or text.")
 

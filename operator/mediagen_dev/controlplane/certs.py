@@ -7,6 +7,7 @@ The apiserver's serving certificate is not made here: kube-apiserver self-signs 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,6 +143,49 @@ class CertificateAuthority:
             .sign(self._key, hashes.SHA256())
         )
         return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+    def issue_server(
+        self, common_name: str, dns_names: Sequence[str], validity: datetime.timedelta = DEFAULT_VALIDITY
+    ) -> KeyPair:
+        """Issue a serving certificate for ``dns_names`` (and 127.0.0.1): what an aggregated API server presents to
+        kube-apiserver, which checks it against the APIService's caBundle for ``<service>.<namespace>.svc``."""
+        key = _new_key()
+        now = datetime.datetime.now(datetime.UTC)
+        names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name))
+            .issuer_name(self._cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+        return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The CN of kube-apiserver's proxy client certificate, and the one name its aggregated APIs allow."""
 
 
 def admin_client_cert(ca: CertificateAuthority) -> KeyPair:

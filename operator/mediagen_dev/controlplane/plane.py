@@ -17,7 +17,12 @@ from typing import Any
 import httpx
 
 from mediagen_dev.controlplane.assets import find_assets
-from mediagen_dev.controlplane.certs import CertificateAuthority, admin_client_cert, service_account_signing_key
+from mediagen_dev.controlplane.certs import (
+    FRONT_PROXY_CLIENT,
+    CertificateAuthority,
+    admin_client_cert,
+    service_account_signing_key,
+)
 from mediagen_dev.controlplane.errors import ControlPlaneError
 from mediagen_dev.controlplane.kubeconfig import write_kubeconfig
 from mediagen_dev.controlplane.kubectl import KubectlMixin
@@ -28,7 +33,8 @@ _POLL_INTERVAL = 0.1  # seconds, as envtest
 _START_ATTEMPTS = 3  # a freshly picked port can be taken by someone else before the server binds it
 
 
-# Writes to MediaGenerations only, at Metadata level: who changed which object, through which subresource.
+# Writes to MediaGenerations, at Metadata level: who changed which object, through which subresource; and every
+# request to the gateway's aggregated API (who asked the shim for what).
 _AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -38,6 +44,9 @@ rules:
   resources:
   - group: "mediagen.fleek.xyz"
     resources: ["mediagenerations", "mediagenerations/status"]
+- level: Metadata
+  resources:
+  - group: "gateway.mediagen.fleek.xyz"
 - level: None
 """
 
@@ -102,6 +111,7 @@ class ControlPlane(KubectlMixin):
         self._ports: Ports | None = None
         self._etcd: ServerProcess | None = None
         self._apiserver: ServerProcess | None = None
+        self._client_ca: CertificateAuthority | None = None
         self.start_seconds: float | None = None
         """Wall time the last :meth:`start` took, including a build of missing binaries."""
         self.stop_seconds: float | None = None
@@ -265,6 +275,28 @@ class ControlPlane(KubectlMixin):
         return self.workdir / "pki"
 
     @property
+    def front_proxy_ca_file(self) -> Path:
+        """The CA of kube-apiserver's proxy client certificate (``--requestheader-client-ca-file``): what an
+        aggregated API server verifies the proxy with, also published in kube-system's
+        ``extension-apiserver-authentication`` ConfigMap."""
+        return self._pki / "front-proxy-ca.crt"
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = (), path: Path | None = None) -> Path:
+        """Write a kubeconfig for ``user`` (in ``groups``), authenticated by a client certificate, and return its
+        path. The user has no permissions beyond the bootstrap discovery roles until RBAC grants them."""
+        if self._client_ca is None:
+            raise ControlPlaneError("the control plane has not been started")
+        pair = self._client_ca.issue_client(user, groups)
+        return write_kubeconfig(
+            path or self.workdir / "kubeconfigs" / f"user.{user}",
+            server=self.server,
+            ca_pem=self.ca_file.read_bytes(),
+            user=user,
+            client_cert_pem=pair.cert_pem,
+            client_key_pem=pair.key_pem,
+        )
+
+    @property
     def _etcd_data_dir(self) -> Path:
         return self.workdir / "etcd-data"
 
@@ -296,15 +328,22 @@ class ControlPlane(KubectlMixin):
 
     def _write_pki(self) -> None:
         self._pki.mkdir(parents=True, exist_ok=True)
-        ca = CertificateAuthority.create()
+        ca = self._client_ca = CertificateAuthority.create()
         admin = admin_client_cert(ca)
         signer = service_account_signing_key()
+        # The aggregation layer: kube-apiserver proxies to aggregated APIs with this client certificate, from a
+        # CA of its own (a client certificate of the client CA would let anyone it issued for pose as the proxy).
+        front_proxy_ca = CertificateAuthority.create("mediagen-front-proxy-ca")
+        front_proxy = front_proxy_ca.issue_client(FRONT_PROXY_CLIENT)
         for name, data in {
             "client-ca.crt": ca.cert_pem,
             "admin.crt": admin.cert_pem,
             "admin.key": admin.key_pem,
             "sa-signer.key": signer.private_pem,
             "sa-signer.pub": signer.public_pem,
+            "front-proxy-ca.crt": front_proxy_ca.cert_pem,
+            "front-proxy-client.crt": front_proxy.cert_pem,
+            "front-proxy-client.key": front_proxy.key_pem,
         }.items():
             path = self._pki / name
             path.write_bytes(data)
@@ -357,7 +396,26 @@ class ControlPlane(KubectlMixin):
             f"--service-account-signing-key-file={self._pki / 'sa-signer.key'}",
             # A loopback address is invalid in Endpoints; the reconciler would only log errors.
             "--endpoint-reconciler-type=none",
+            *self._aggregation_flags(),
             *self._audit_flags(),
+        ]
+
+    def _aggregation_flags(self) -> list[str]:
+        """The aggregation layer on: who the proxy is, and the headers that carry the caller to aggregated APIs.
+
+        Aggregated APIs are reached through their Service's address, never its endpoints
+        (``--enable-aggregator-routing=false``, the default, spelled out): an ExternalName Service naming
+        ``localhost`` is resolved to that name, which is how an aggregated API on this machine is registered."""
+        return [
+            f"--requestheader-client-ca-file={self.front_proxy_ca_file}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-uid-headers=X-Remote-Uid",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={self._pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={self._pki / 'front-proxy-client.key'}",
+            "--enable-aggregator-routing=false",
         ]
 
     def _audit_flags(self) -> list[str]:
