@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import textwrap
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from mediagen.controller.settings import Settings
 from mediagen.gateway.settings import GatewaySettings
@@ -158,6 +160,11 @@ def test_schema_rejects_bad_values(helm: Helm, values: dict[str, str], message: 
         ({"operator.webhooks.enabled": "true"}, "set replicate.webhookUrl"),
         ({"gateway.enabled": "true", "gateway.tokenReview": "true"}, "set gateway.tokenReviewNamespaces"),
         ({"resourceQuota.enabled": "true"}, "set resourceQuota.namespaces"),
+        ({"apiService.enabled": "true"}, "also set gateway.enabled"),
+        (
+            {"gateway.enabled": "true", "apiService.enabled": "true", "apiService.certManager.enabled": "true"},
+            "set apiService.certManager.issuerRef.name",
+        ),
         (
             {
                 "operator.webhooks.enabled": "true",
@@ -192,7 +199,8 @@ def test_every_pod_runs_restricted_with_a_read_only_root(helm: Helm, value_set: 
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
             assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
             assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-        assert [volume["name"] for volume in pod["volumes"]] == ["tmp"] and "emptyDir" in pod["volumes"][0]
+        volumes = [volume["name"] for volume in pod["volumes"]]
+        assert volumes in (["tmp"], ["tmp", "gateway-api-tls"]) and "emptyDir" in pod["volumes"][0]
 
 
 def test_defaults_are_a_self_contained_mock_demo(helm: Helm) -> None:
@@ -211,13 +219,17 @@ def test_defaults_are_a_self_contained_mock_demo(helm: Helm) -> None:
 
 def test_secrets_are_referenced_by_name_never_rendered(helm: Helm) -> None:
     objects = helm.template(values=VALUE_SETS["all-features"])
-    # The one Secret rendered is one the chart makes up itself: the key that signs gallery sessions.
-    assert [s["metadata"]["name"] for s in of_kind(objects, "Secret")] == ["mediagen-gateway-session"]
+    # The Secrets rendered are the ones the chart makes up itself: the key that signs gallery sessions, and the
+    # aggregated API's serving certificate (its CA in the APIService's caBundle).
+    rendered = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
+    assert sorted(rendered) == ["mediagen-gateway-api-tls", "mediagen-gateway-session"]
+    tls = rendered["mediagen-gateway-api-tls"]["data"]
+    assert one(objects, "APIService", "gateway.mediagen.fleek.xyz")["spec"]["caBundle"] == tls["ca.crt"]
     gateway = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
     session = next(item for item in gateway["env"] if item["name"] == "MEDIAGEN_GATEWAY_SESSION_KEY")
     assert session["valueFrom"]["secretKeyRef"] == {"name": "mediagen-gateway-session", "key": "session-key"}
     mine = helm.template(values=VALUE_SETS["all-features"], set_values={"gateway.sessionSecret": "my-sessions"})
-    assert not of_kind(mine, "Secret")
+    assert [s["metadata"]["name"] for s in of_kind(mine, "Secret")] == ["mediagen-gateway-api-tls"]
     container = one(objects, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
     refs = {
         item["name"]: item["valueFrom"]["secretKeyRef"]
@@ -230,8 +242,11 @@ def test_secrets_are_referenced_by_name_never_rendered(helm: Helm) -> None:
         "R2_SECRET_ACCESS_KEY": {"name": "mediagen-r2", "key": "R2_SECRET_ACCESS_KEY"},
         "MEDIAGEN_WEBHOOK_SECRET": {"name": "mediagen-replicate-webhooks", "key": "webhook-secret"},
     }
-    for deployment in of_kind(objects, "Deployment"):  # nothing secret is mounted either
-        assert not [volume for volume in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in volume]
+    for deployment in of_kind(objects, "Deployment"):  # nothing secret is mounted, but the serving certificate
+        mounted = [
+            v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v
+        ]
+        assert mounted == (["mediagen-gateway-api-tls"] if deployment["metadata"]["name"].endswith("-gateway") else [])
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -253,6 +268,34 @@ def test_settings_are_environment_variables_the_code_reads(
     assert settings.max_output_bytes == 5 * 1024**3 and settings.max_inflight == 200
     assert settings.leader_election is (value_set == "all-features")
     assert settings.output_allowed_hosts == ["replicate.delivery", "*.replicate.delivery"]
+
+
+def test_the_aggregated_api_is_registered_with_its_service_certificate_and_port(helm: Helm) -> None:
+    assert not of_kind(helm.template(set_values={"gateway.enabled": "true"}), "APIService")
+    objects = helm.template(values=VALUE_SETS["all-features"])
+    (apiservice,) = of_kind(objects, "APIService")
+    assert apiservice["metadata"]["name"] == "v1alpha1.gateway.mediagen.fleek.xyz"
+    assert apiservice["spec"]["service"] == {"namespace": "mediagen", "name": "mediagen-gateway-api", "port": 443}
+    service = one(objects, "Service", "-gateway-api")["spec"]
+    assert service["ports"][0]["targetPort"] == "aggregated"
+    gateway = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in gateway["env"]}
+    assert env["MEDIAGEN_GATEWAY_AGGREGATED_PORT"] == "8443"
+    assert {"name": "aggregated", "containerPort": 8443, "protocol": "TCP"} in gateway["ports"]
+    certificate = x509.load_pem_x509_certificate(
+        base64.b64decode(one(objects, "Secret", "-gateway-api-tls")["data"]["tls.crt"])
+    )
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "mediagen-gateway-api.mediagen.svc" in names.get_values_for_type(x509.DNSName)
+    managed = helm.template(
+        values=VALUE_SETS["all-features"],
+        set_values={"apiService.certManager.enabled": "true", "apiService.certManager.issuerRef.name": "ca"},
+        show_only=["templates/apiservice.yaml"],
+    )
+    assert sorted(o["kind"] for o in managed) == ["APIService", "Certificate", "Service"]
+    (injected,) = of_kind(managed, "APIService")
+    assert "caBundle" not in injected["spec"]
+    assert injected["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": "mediagen/mediagen-gateway-api"}
 
 
 def test_an_optional_resource_quota_bounds_generations_per_tenant_namespace(helm: Helm) -> None:

@@ -362,12 +362,33 @@ def normalized(rules: Any) -> list[str]:
 
 
 def test_gateway_roles_are_exactly_the_gateways_rules(helm: Helm) -> None:
-    values = {"gateway.enabled": "true", "gateway.tokenReview": "true"}
+    values = {"gateway.enabled": "true", "gateway.tokenReview": "true", "gateway.tokenReviewNamespaces[0]": "*"}
     objects = helm.template(set_values=values, show_only=["templates/gateway-rbac.yaml"])
     assert normalized(gateway_rules(objects)) == normalized(rbac.GATEWAY_RULES)
     # Without TokenReview the chart grants that much less.
     without = helm.template(set_values={"gateway.enabled": "true"}, show_only=["templates/gateway-rbac.yaml"])
     assert normalized(gateway_rules(without)) == normalized(rbac.MEDIAGENERATION_RULES + rbac.TOKEN_SECRET_RULES)
+
+
+def test_the_aggregated_apis_rbac_is_exactly_the_patterns(helm: Helm) -> None:
+    values = {"gateway.enabled": "true", "apiService.enabled": "true"}
+    objects = helm.template(set_values=values, show_only=["templates/apiservice-rbac.yaml"])
+
+    def bare(obj: dict[str, Any]) -> dict[str, Any]:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "labels"}}
+
+    def key(obj: dict[str, Any]) -> str:
+        return f"{obj['kind']}/{obj['metadata']['name']}"
+
+    expected = rbac.aggregated_manifests("mediagen")
+    assert sorted(map(bare, objects), key=key) == sorted(map(bare, expected), key=key)
+    closed = helm.template(
+        set_values={**values, "apiService.openToAuthenticated": "false"}, show_only=["templates/apiservice-rbac.yaml"]
+    )
+    assert [o["roleRef"]["name"] for o in closed] == [
+        "system:auth-delegator",
+        "extension-apiserver-authentication-reader",
+    ]
 
 
 def test_gateway_may_do_only_what_it_uses(

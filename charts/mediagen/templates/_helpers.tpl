@@ -140,6 +140,15 @@ podAntiAffinity:
 {{- if and .Values.gateway.enabled .Values.gateway.tokenReview (not (include "mediagen.tokenReviewNamespaces" .)) -}}
 {{- fail "gateway.tokenReview: set gateway.tokenReviewNamespaces (or gateway.namespaces) to the namespaces whose ServiceAccounts may be tenants, or [\"*\"]" -}}
 {{- end -}}
+{{- if and .Values.apiService.enabled (not .Values.gateway.enabled) -}}
+{{- fail "apiService.enabled: the aggregated API is served by the gateway; also set gateway.enabled" -}}
+{{- end -}}
+{{- if and .Values.apiService.enabled .Values.apiService.certManager.enabled (not .Values.apiService.certManager.issuerRef.name) -}}
+{{- fail "apiService.certManager.enabled: set apiService.certManager.issuerRef.name (the cert-manager Issuer)" -}}
+{{- end -}}
+{{- if and .Values.apiService.enabled (eq (int .Values.apiService.port) (int .Values.gateway.port)) -}}
+{{- fail "apiService.port must differ from gateway.port" -}}
+{{- end -}}
 {{- if and .Values.resourceQuota.enabled (not (include "mediagen.quotaNamespaces" .)) -}}
 {{- fail "resourceQuota.enabled: set resourceQuota.namespaces (or gateway.namespaces)" -}}
 {{- end -}}
@@ -158,6 +167,15 @@ podAntiAffinity:
 {{- define "mediagen.quotaNamespaces" -}}
 {{- $ns := .Values.resourceQuota.namespaces | default .Values.gateway.namespaces -}}
 {{- if $ns -}}{{ toJson $ns }}{{- end -}}
+{{- end -}}
+
+{{/* The aggregated API's Service, and the Secret with its serving certificate. */}}
+{{- define "mediagen.apiServiceName" -}}
+{{- printf "%s-gateway-api" (include "mediagen.fullname" .) -}}
+{{- end -}}
+
+{{- define "mediagen.apiServiceTLSSecret" -}}
+{{- printf "%s-gateway-api-tls" (include "mediagen.fullname" .) -}}
 {{- end -}}
 
 {{- define "mediagen.sessionSecret" -}}
