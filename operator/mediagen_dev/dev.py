@@ -26,10 +26,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from mediagen.controller.settings import Settings
 from mediagen.gateway import rbac
+from mediagen.gateway.apigroup import PREFIX
 from mediagen.gateway.token_admin import TokenAdmin
 from mediagen.kube.client import load_api_client
+from mediagen_dev.aggregated_api import AggregatedAPI
 from mediagen_dev.controlplane.install import install_api
 from mediagen_dev.controlplane.plane import ControlPlane
 from mediagen_dev.controlplane.process import parent_death_signal
@@ -106,11 +110,14 @@ def _run(stack: contextlib.ExitStack, options: DevOptions) -> int:
     # While the operator starts: the gateway's namespace, least-privilege RBAC and ServiceAccount; the examples.
     plane.create_namespace(rbac.DEFAULT_NAMESPACE)
     plane.kubectl("apply", "-f", "-", input=rbac.manifests_yaml(rbac.DEFAULT_NAMESPACE))
+    aggregated = prepare_aggregated_api(plane, options.directory)
     gateway_kubeconfig = plane.service_account_kubeconfig(rbac.DEFAULT_NAMESPACE, rbac.SERVICE_ACCOUNT)
     for manifest in options.examples:
         plane.kubectl("apply", "-f", str(manifest))
-    # The aggregated API, once the gateway serves one, is registered here (an APIService pointing at it).
-    gateway = stack.enter_context(_gateway(gateway_kubeconfig, options.gateway_port, options.directory))
+    gateway = stack.enter_context(
+        _gateway(gateway_kubeconfig, options.gateway_port, options.directory, aggregated.gateway_env)
+    )
+    aggregated.register(plane)
     token, _ = TokenAdmin(load_api_client(str(kubeconfig)), rbac.DEFAULT_NAMESPACE).create(TENANT_NAMESPACE, "make dev")
 
     names = [_name_of(plane, manifest) for manifest in options.examples]
@@ -135,6 +142,7 @@ def _run(stack: contextlib.ExitStack, options: DevOptions) -> int:
             seconds=time.monotonic() - began,
         )
     )
+    print_aggregated_api(TENANT_NAMESPACE)
     if options.exit_after_example:
         return 0
     while True:
@@ -174,15 +182,34 @@ def _process(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[
 
 
 @contextlib.contextmanager
-def _gateway(kubeconfig: Path, port: int, directory: Path) -> Iterator[GatewayProcess]:
+def _gateway(kubeconfig: Path, port: int, directory: Path, extra: dict[str, str]) -> Iterator[GatewayProcess]:
     env = {
         "MEDIAGEN_GATEWAY_NAMESPACE": rbac.DEFAULT_NAMESPACE,
         "MEDIAGEN_GATEWAY_LOG_FORMAT": "text",
         "MEDIAGEN_GATEWAY_COOKIE_SECURE": "false",
+        **extra,
     }
     gateway = GatewayProcess(kubeconfig, env, (directory / "gateway.log").resolve(), port=_free_or_any(port))
     with gateway:
         yield gateway
+
+
+def prepare_aggregated_api(plane: ControlPlane, directory: Path) -> AggregatedAPI:
+    """The aggregated API's serving certificate and the RBAC its server needs (before the gateway starts: it reads
+    kube-apiserver's request-header settings at start). Pass ``gateway_env`` to the gateway, then ``register``."""
+    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac.aggregated_manifests(rbac.DEFAULT_NAMESPACE)))
+    return AggregatedAPI.prepare((directory / "gateway-api").resolve(), rbac.DEFAULT_NAMESPACE)
+
+
+def print_aggregated_api(namespace: str) -> None:
+    """How to reach the gateway through kube-apiserver (RBAC on mediagenerations decides; admin may)."""
+    body = '{"model": "black-forest-labs/flux-schnell", "input": {"prompt": "a corgi"}}'
+    print(
+        "The same API through kube-apiserver (the aggregated API):\n"
+        f"  echo '{body}' | kubectl create --raw {PREFIX}/namespaces/{namespace}/generate -f -\n"
+        f"  kubectl get --raw {PREFIX}/namespaces/{namespace}/generations/NAME/status\n",
+        flush=True,
+    )
 
 
 def _free_or_any(port: int) -> int:
