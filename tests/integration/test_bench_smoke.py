@@ -27,6 +27,7 @@ REQUIRED = (
     "cpu_cores_inflight_2000",
     "large_transfer",
     "rss_mb_max_objects",
+    "aggregated_overhead_ms",
     "machine",
 )
 
@@ -51,6 +52,13 @@ def test_max_objects_measures_both_processes_through_every_path(results: dict[st
     assert set(rss) == {"gateway", "operator"} and all(value > 0 for value in rss.values())
     assert details["input_bytes"] == 65536 and details["object_json_bytes"] > 65536
     assert details["listed"] == SMOKE.max_objects_count + 1  # the history and the sentinel, every page read
+
+
+def test_aggregated_overhead_compares_both_paths_in_one_run(results: dict[str, Any]) -> None:
+    overhead = results["aggregated_overhead_ms"]
+    for path in ("standalone", "aggregated"):
+        assert overhead[path]["n"] == SMOKE.aggregated_requests and overhead[path]["p50"] > 0
+    assert overhead["added"]["p50"] == round(overhead["aggregated"]["p50"] - overhead["standalone"]["p50"], 1)
 
 
 def test_results_have_the_documented_keys_and_types(results: dict[str, Any]) -> None:

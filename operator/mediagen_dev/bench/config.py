@@ -46,6 +46,8 @@ class Scale:
     """How long :mod:`.writes` waits after the last generation for anything late."""
     max_objects_count: int
     """Maximum-size finished generations in the namespace of :mod:`.maxobjects`."""
+    aggregated_requests: int
+    """``POST generate`` requests of each kind (standalone, aggregated) in :mod:`.aggregated`."""
 
 
 FULL = Scale(
@@ -67,6 +69,7 @@ FULL = Scale(
     held_durations=(5.0, 15.0),
     settle_seconds=2.0,
     max_objects_count=2000,
+    aggregated_requests=200,
 )
 SMOKE = Scale(
     name="smoke",
@@ -87,5 +90,6 @@ SMOKE = Scale(
     held_durations=(1.0, 2.0),
     settle_seconds=0.5,
     max_objects_count=30,
+    aggregated_requests=10,
 )
 SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mediagen_dev.bench import (
+    aggregated,
     floor,
     inflight,
     large,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rate": rate.run,
     "inflight": inflight.run,
     "maxobjects": maxobjects.run,
+    "aggregated": aggregated.run,
     "large": large.run,
 }
 """Every benchmark, in the order a full run takes them (the heaviest last)."""

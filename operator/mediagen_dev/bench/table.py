@@ -151,6 +151,17 @@ def _max_objects(r: dict[str, Any]) -> Row:
     )
 
 
+def _aggregated(r: dict[str, Any]) -> Row:
+    d = r["aggregated_overhead_ms"]
+    s, a, added = d["standalone"], d["aggregated"], d["added"]
+    return (
+        f"POST generate, standalone vs aggregated (through kube-apiserver), {d['requests']} each, ms p50/p99",
+        f"{s['p50']:.1f}/{s['p99']:.1f} vs {a['p50']:.1f}/{a['p99']:.1f}: **+{added['p50']:.1f}/+{added['p99']:.1f}**",
+        "",
+        NONE,
+    )
+
+
 def _large(r: dict[str, Any]) -> Row:
     d = r["large_transfer"]
     size = d["bytes"] / 1024**2
@@ -204,6 +215,7 @@ ROWS: tuple[Callable[[dict[str, Any]], Row], ...] = (
     _throughput,
     _inflight,
     _max_objects,
+    _aggregated,
     _large,
     _floor,
 )
