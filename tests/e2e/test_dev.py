@@ -144,6 +144,24 @@ def test_the_gallery_shows_the_example(dev: DevRun) -> None:
     assert sizes.get("hello-mediagen") == 768, sizes  # examples/mock-image.yaml asks for 768x512
 
 
+def test_the_printed_aggregated_api_lines_work_with_kubectl(dev: DevRun) -> None:
+    (export,) = printed(dev, "export KUBECONFIG=")
+    (alias,) = printed(dev, "alias kubectl=")
+    (create,) = [line for line in printed(dev, "echo ") if "kubectl create --raw" in line]
+    (status,) = [line for line in printed(dev, "kubectl get --raw") if "/status" in line]
+    shell = f"{export}; shopt -s expand_aliases; {alias}; "
+    created = subprocess.run(["bash", "-c", shell + create], capture_output=True, text=True, timeout=60, check=True)
+    name = json.loads(created.stdout)["metadata"]["name"]
+    deadline = time.monotonic() + 60
+    while True:
+        read = ["bash", "-c", shell + status.replace("NAME", name)]
+        answer = json.loads(subprocess.run(read, capture_output=True, text=True, timeout=60, check=True).stdout)
+        if answer["phase"] == "Succeeded" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert answer["phase"] == "Succeeded", answer
+
+
 def test_ctrl_c_stops_everything(dev: DevRun) -> None:
     assert processes_with(dev.marker), "the marker must be visible in the running processes"
     os.killpg(dev.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to its foreground job
