@@ -26,7 +26,8 @@ router = APIRouter(include_in_schema=False)
 
 _RESOURCES: list[dict[str, Any]] = [
     {"name": "generate", "verbs": ["create"]},
-    {"name": "generations", "singularName": "generation", "verbs": ["get", "list"], "categories": ["mediagen"]},
+    # No category: `kubectl get mediagen` would list every generation twice, as a MediaGeneration and as this.
+    {"name": "generations", "singularName": "generation", "verbs": ["get", "list"]},
     {"name": "generations/status", "verbs": ["get"]},
     {"name": "generations/cancel", "verbs": ["create"]},
 ]
