@@ -59,6 +59,7 @@ def test_aggregated_overhead_compares_both_paths_in_one_run(results: dict[str, A
     for path in ("standalone", "aggregated"):
         assert overhead[path]["n"] == SMOKE.aggregated_requests and overhead[path]["p50"] > 0
     assert overhead["added"]["p50"] == round(overhead["aggregated"]["p50"] - overhead["standalone"]["p50"], 1)
+    assert set(overhead["added_paired"]) == {"p50", "p95", "p99", "min", "max"}
 
 
 def test_results_have_the_documented_keys_and_types(results: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from mediagen.gateway.server import bind
+from mediagen.gateway.server import bind, keep_large_buffers_out_of_the_heap
 
 
 async def test_connections_accepted_on_the_gateways_socket_send_without_delay() -> None:
@@ -28,3 +28,8 @@ async def test_connections_accepted_on_the_gateways_socket_send_without_delay() 
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_large_buffers_get_mappings_of_their_own_on_glibc() -> None:
+    # mallopt answers 1 when glibc took the setting (what keeps a listing's megabytes from staying in the heap).
+    assert keep_large_buffers_out_of_the_heap() is True

@@ -9,6 +9,7 @@ The request-header settings are read once at start from ``kube-system/extension-
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import datetime as dt
 import json
 import logging
@@ -87,8 +88,28 @@ def _url(scheme: str, sock: socket.socket) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def keep_large_buffers_out_of_the_heap() -> bool:
+    """Make glibc serve every allocation of 128 KiB or more with its own mapping, given back when freed.
+
+    By default glibc raises that threshold each time such a block is freed (up to 32 MiB), after which the
+    multi-megabyte buffers of a listing (the API server's answer, the JSON the gateway sends) come from the heap
+    and its per-thread arenas, which keep them: among 2,000 maximum-size generations the gateway's RSS grew by
+    ~30 MiB that was never used again. Setting the threshold once turns the adjustment off, as
+    ``MALLOC_MMAP_THRESHOLD_`` would. Returns False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def serve(settings: GatewaySettings) -> int:
     """Serve until SIGINT/SIGTERM."""
+    keep_large_buffers_out_of_the_heap()
     configure_logging(settings)
     cluster = KubernetesCluster(
         load_api_client(settings.kubeconfig), timeout=settings.kube_timeout_seconds, workers=settings.kube_workers
