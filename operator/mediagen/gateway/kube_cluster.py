@@ -55,8 +55,7 @@ class KubernetesCluster:
         return await self._kube.read_secret(namespace, name)
 
     async def read_configmap(self, namespace: str, name: str) -> Mapping[str, str]:
-        configmap = await self._call(self._core.read_namespaced_config_map, name, namespace)
-        return dict(configmap.data or {})
+        return await self._kube.read_configmap(namespace, name)
 
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         return await self._kube.review_token(token, audiences)

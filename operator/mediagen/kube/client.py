@@ -320,6 +320,11 @@ class KubeClient:
                 log.warning("secret %s/%s: key %s is not base64; ignored", namespace, name, key)
         return data
 
+    async def read_configmap(self, namespace: str, name: str) -> Mapping[str, str]:
+        """The data of a ConfigMap."""
+        configmap = await self._call(self._core.read_namespaced_config_map, name, namespace)
+        return dict(configmap.data or {})
+
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         """Ask the API server who ``token`` belongs to (TokenReview)."""
         spec = k8s.V1TokenReviewSpec(token=token, audiences=audiences or None)
