@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mediagen.gateway import GatewayDeps, GatewaySettings, build_deps, create_app
-from mediagen.gateway.cluster import AlreadyExists, Page
+from mediagen.gateway.cluster import AlreadyExists, BadRequest, Page
 from mediagen.gateway.problems import ProblemError
 from mediagen.gateway.throttling import InflightQuota, RateLimiter
 from tests.support.memory_cluster import MemoryCluster
@@ -163,6 +163,16 @@ async def test_own_creates_are_forgotten_once_a_listing_includes_them() -> None:
     assert await quota.in_flight("team-a") == 1
     clock.now += 3
     assert await quota.in_flight("team-a") == 1  # from the listing now, not counted twice
+
+
+async def test_without_selectable_fields_the_quota_fails_closed_and_says_why() -> None:
+    cluster = MemoryCluster()
+    cluster.fail_with = BadRequest('field label not supported: "status.phase"')
+    with pytest.raises(ProblemError) as refused:
+        async with InflightQuota(cluster, 2).slot("team-a"):
+            pass
+    assert (refused.value.status, refused.value.kind) == (503, "quota-unavailable")
+    assert "Kubernetes >= 1.31" in refused.value.detail
 
 
 async def test_a_listing_error_surfaces_and_is_retried_next_time() -> None:

@@ -20,6 +20,7 @@ replicas the overshoot is bounded by what the others create within one cache per
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import OrderedDict, deque
@@ -27,11 +28,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from mediagen.gateway.cluster import Cluster
+from mediagen.gateway.cluster import BadRequest, Cluster
 from mediagen.gateway.problems import ProblemError
 from mediagen.gateway.resources import UNFINISHED_SELECTOR
 
 _LIST_PAGE = 100
+log = logging.getLogger(__name__)
 
 
 def throttled(kind: str, detail: str, retry_after: float) -> ProblemError:
@@ -175,9 +177,23 @@ class InflightQuota:
         self.listings += 1
         unfinished, token = 0, ""
         while True:
-            page = await self._cluster.list_metadata(
-                namespace, limit=min(_LIST_PAGE, self.limit), continue_token=token, field_selector=UNFINISHED_SELECTOR
-            )
+            try:
+                page = await self._cluster.list_metadata(
+                    namespace,
+                    limit=min(_LIST_PAGE, self.limit),
+                    continue_token=token,
+                    field_selector=UNFINISHED_SELECTOR,
+                )
+            except BadRequest as err:
+                # Kubernetes before 1.31 (or a CRD applied without selectableFields) refuses the selector.
+                log.error("cannot count generations in flight by status.phase: %s", err)
+                raise ProblemError(
+                    503,
+                    "quota-unavailable",
+                    "the gateway cannot count this tenant's generations in flight: the API server refuses a field "
+                    "selector on status.phase (Kubernetes >= 1.31 and the current CRD are needed)",
+                    headers={"Retry-After": "60"},
+                ) from None
             # Being deleted: the operator is only cleaning up, it no longer takes a slot.
             unfinished += sum(1 for item in page.items if not (item.get("metadata") or {}).get("deletionTimestamp"))
             token = page.continue_token
