@@ -35,13 +35,16 @@ _SCALAR_SCHEMAS: list[dict[str, Any]] = [
     {"type": "number"},
     {"type": "integer"},
     {"type": "boolean"},
+    # A null passes the CRD's schema and the admission policy (Replicate reads it as "use the default"), so
+    # the gateway takes it too, and says so.
+    {"type": "null"},
 ]
 _INPUT_VALUE_SCHEMA: dict[str, Any] = {
     "anyOf": [
         *_SCALAR_SCHEMAS,
         {"type": "array", "maxItems": MAX_INPUT_LIST_ITEMS, "items": {"anyOf": _SCALAR_SCHEMAS}},
     ],
-    "description": "A string, number, boolean or a list of them.",
+    "description": "A string, number, boolean, null or a list of them.",
 }
 
 InputValue = Annotated[Any, WithJsonSchema(_INPUT_VALUE_SCHEMA)]

@@ -219,6 +219,8 @@ def expected_valid(spec: dict[str, Any]) -> bool:
         return False
     if model.retry.max_backoff_seconds < model.retry.backoff_seconds:
         return False
+    if model.cancel:  # the admission policy refuses a generation created canceled
+        return False
     return input_violation(model.input) is None
 
 
