@@ -107,7 +107,7 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 9)) == 0:
         spec["ttlSecondsAfterFinished"] = draw(st.integers(0, 31536000))
     if draw(st.integers(0, 9)) == 0:
-        spec["cancel"] = draw(st.booleans())
+        spec["cancel"] = False  # true only on an existing generation (mutated_specs tries it at creation)
     return spec
 
 
@@ -132,6 +132,7 @@ _MUTATIONS = (
     "input-list-of-lists",
     "input-not-object",
     "fractional-integer",
+    "created-canceled",
 )
 
 
@@ -182,6 +183,8 @@ def mutated_specs(draw: st.DrawFn) -> dict[str, Any]:
         spec["input"] = draw(st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=3), st.integers()))
     elif mutation == "fractional-integer":
         spec["timeoutSeconds"] = draw(st.integers(10, 86400)) + 0.5
+    elif mutation == "created-canceled":
+        spec["cancel"] = True
     return spec
 
 
