@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mediagen.api.types import Phase, StoredOutput
+from mediagen.api.types import MediaGenerationSpec, Phase, StoredOutput, request_hash
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.decide import MAX_SERVER_WAIT_SECONDS, Pacing, decide
 from mediagen.reconcile.failures import Failure, Kind
@@ -53,19 +53,30 @@ def view(
     finalizer: bool = True,
     generation: int = 1,
     created: dt.datetime | None = None,
+    stamped: bool = True,
+    marker: PendingCreate | None = None,
 ) -> View:
+    """A MediaGeneration as read from the API server. A non-empty ``status`` is of the spec's request (``stamped``;
+    False: written by a version of the operator from before requests could be edited)."""
     meta: dict[str, Any] = {"name": "gen", "namespace": "ns", "uid": "u-1", "generation": generation, "annotations": {}}
     if created is not None:
         meta["creationTimestamp"] = ts(created)
     if pending is not None:
-        meta["annotations"][PENDING_ANNOTATION] = PendingCreate(pending, T0).to_annotation()
+        marker = PendingCreate(pending, T0)
+    if marker is not None:
+        meta["annotations"][PENDING_ANNOTATION] = marker.to_annotation()
     if finalizer:
         meta["finalizers"] = [FINALIZER]
     if deleting:
         meta["deletionTimestamp"] = ts(NOW)
-    return View.from_body(
-        {"metadata": meta, "spec": {"model": "a/b", "input": {"prompt": "x"}} | (spec or {}), "status": status or {}}
-    )
+    full_spec = {"model": "a/b", "input": {"prompt": "x"}} | (spec or {})
+    if status and stamped and "requestHash" not in status:
+        status = status | {"requestHash": request_of(full_spec)}
+    return View.from_body({"metadata": meta, "spec": full_spec, "status": status or {}})
+
+
+def request_of(spec: dict[str, Any]) -> str:
+    return request_hash(MediaGenerationSpec.model_validate(spec))
 
 
 def running(attempt: int = 1, pid: str = "p1", pstatus: str = "processing", **extra: Any) -> dict[str, Any]:
@@ -370,7 +381,7 @@ def test_deleting_a_finished_generation_deletes_objects_only_when_asked() -> Non
     retain = view(status=status, deleting=True)
     assert decide(retain, Memory(), NOW) == ReleaseFinalizer()
     delete = view(spec={"output": {"deletionPolicy": "Delete"}}, status=status, deleting=True)
-    assert decide(delete, Memory(), NOW) == DeleteObjects()
+    assert decide(delete, Memory(), NOW) == DeleteObjects(("ns/gen/u-1/",))
     assert decide(delete, mem(objects_deleted=True), NOW) == ReleaseFinalizer()
 
 

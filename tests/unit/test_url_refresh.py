@@ -7,7 +7,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from mediagen.api.types import StoredOutput
+from mediagen.api.types import MediaGenerationSpec, StoredOutput, request_hash
 from mediagen.controller.outputs import resign
 from mediagen.controller.wiring import URL_REFRESH_FRACTION
 from mediagen.reconcile.decide import Pacing, decide
@@ -36,6 +36,7 @@ def succeeded(expires: dt.datetime | None, ttl: int | None = None, outputs: int 
     spec: dict[str, Any] = {"model": "a/b"}
     if ttl is not None:
         spec["ttlSecondsAfterFinished"] = ttl
+    status["requestHash"] = request_hash(MediaGenerationSpec.model_validate(spec))
     return {"metadata": {"name": "n", "namespace": "ns", "uid": "uid"}, "spec": spec, "status": status}
 
 

@@ -8,6 +8,8 @@ Every field's description becomes ``kubectl explain`` text.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -33,6 +35,8 @@ MAX_INPUT_LIST_ITEMS = 64
 MAX_INPUT_TOTAL_BYTES = 65536
 """The bound on spec.input as a whole, measured by :func:`mediagen.api.input_limits.input_size`: without it 64 keys
 of 16 KiB made a 1 MiB object, and every list of such objects (the operator's, the gateway's) paid for it."""
+REQUEST_HASH_LENGTH = 16
+"""Hex digits of SHA-256 kept in ``status.requestHash``: 64 bits tell one resource's requests apart."""
 
 
 class _Model(BaseModel):
@@ -62,15 +66,17 @@ class OutputSpec(_Model):
             max_length=256,
             pattern=KEY_PREFIX_PATTERN,
             description="Extra prefix for object keys in the bucket, e.g. 'campaigns/summer'. Objects are "
-            "stored under <keyPrefix>/<namespace>/<name>/<uid>/<predictionId>/<index>.<ext>.",
+            "stored under <keyPrefix>/<namespace>/<name>/<uid>/<predictionId>/<index>.<ext>. Part of the "
+            "request: changing it starts a new generation.",
         ),
     ]
     deletion_policy: Annotated[
         DeletionPolicy,
         Field(
             default=DeletionPolicy.RETAIN,
-            description="Retain (default) keeps the stored objects when this MediaGeneration is deleted; "
-            "Delete removes them.",
+            description="Retain (default) keeps the stored objects when this MediaGeneration is deleted, and "
+            "the outputs of a generation an edit replaced; Delete removes them in both cases. Changing it "
+            "changes nothing else.",
         ),
     ]
 
@@ -99,10 +105,17 @@ class RetrySpec(_Model):
     ]
 
 
+REQUEST_FIELDS = ("model", "deployment", "input", "output.keyPrefix")
+"""The spec fields that make up the request: changing any of them asks for a new generation (a new prediction).
+The rest (retry, timeoutSeconds, ttlSecondsAfterFinished, output.deletionPolicy, cancel) say how the request is
+handled and apply to the generation in place."""
+
+
 class MediaGenerationSpec(_Model):
     """The request: which model to run, with which input, and how to handle the result.
 
-    Immutable after creation, except ``cancel``."""
+    Editing the request (model, deployment, input, output.keyPrefix) starts a new generation of the resource: the
+    prediction in flight is canceled and a new one created; the other fields apply in place."""
 
     model: Annotated[
         str | None,
@@ -168,10 +181,24 @@ class MediaGenerationSpec(_Model):
         bool,
         Field(
             default=False,
-            description="Set to true to cancel the generation (and the running prediction). The only field "
-            "that may change after creation; it cannot go back to false.",
+            description="Set to true to cancel the current generation (and its running prediction). It holds "
+            "for the request as it is: a later change of the request with cancel false starts a new generation, "
+            "while setting it back to false alone changes nothing.",
         ),
     ]
+
+
+def request_hash(spec: MediaGenerationSpec) -> str:
+    """A digest of the request a spec makes (:data:`REQUEST_FIELDS`): equal for specs that ask for the same
+    prediction, whatever the key order of the manifest or the fields that only say how to handle it."""
+    canonical = {
+        "model": spec.model,
+        "deployment": spec.deployment,
+        "input": spec.input,
+        "keyPrefix": spec.output.key_prefix,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:REQUEST_HASH_LENGTH]
 
 
 class Phase(StrEnum):
@@ -260,12 +287,34 @@ class MediaGenerationStatus(_Model):
         int | None,
         Field(default=None, description="The metadata.generation this status describes."),
     ]
-    start_time: Annotated[dt.datetime | None, Field(default=None, description="When the first attempt started.")]
+    request_hash: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=64,
+            description="Digest of the request this status describes (spec.model, deployment, input and "
+            "output.keyPrefix): when the spec's differs, the request was edited and a new generation is due.",
+        ),
+    ]
+    first_attempt: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            description="The attempt this request started with. Attempts are numbered across the resource's "
+            "requests, so every prediction it ever made has a number of its own.",
+        ),
+    ]
+    start_time: Annotated[
+        dt.datetime | None, Field(default=None, description="When the first attempt of this request started.")
+    ]
     completion_time: Annotated[
         dt.datetime | None, Field(default=None, description="When the generation reached a final phase.")
     ]
-    attempts: Annotated[int, Field(default=0, ge=0, description="How many predictions were started.")]
-    retries: Annotated[int, Field(default=0, ge=0, description="How much of spec.retry.limit has been used.")]
+    attempts: Annotated[
+        int, Field(default=0, ge=0, description="The number of the last attempt: predictions started, all requests.")
+    ]
+    retries: Annotated[int, Field(default=0, ge=0, description="How much of spec.retry.limit this request has used.")]
     next_retry_time: Annotated[
         dt.datetime | None, Field(default=None, description="When the next retry is due, while waiting.")
     ]

@@ -117,9 +117,9 @@ class Worker:
                     now = self.deps.clock.now()
                     if view.deleting and self.memory.deletion_seen is None:
                         self.memory.deletion_seen = now
-                    self.telemetry.track(
-                        None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING)
-                    )
+                    in_flight = None if view.terminal or view.deleting else (view.status.phase or Phase.PENDING)
+                    # A generation an edit started is in flight since it began, not since the resource's creation.
+                    self.telemetry.track(in_flight, (view.began or now) if view.first_attempt > 1 else None)
                     step = decide(view, self.memory, now, self.deps.pacing)
                     if isinstance(step, Done):
                         return

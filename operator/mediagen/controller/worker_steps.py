@@ -29,6 +29,7 @@ from mediagen.reconcile.state import (
     Create,
     DeleteObjects,
     DeleteResource,
+    DeleteSuperseded,
     Done,
     Finish,
     MarkPending,
@@ -47,7 +48,6 @@ from mediagen.reconcile.state import (
     WriteProgress,
     correlation,
 )
-from mediagen.storage.keys import resource_prefix
 
 if TYPE_CHECKING:
     from mediagen.controller.worker import Worker
@@ -105,8 +105,10 @@ class StepRunner:
             case DeleteResource():
                 await self.deps.kube.delete(view.namespace, view.name, view.uid)
                 await self.worker.sleep(5.0)  # the DELETED (or finalizing) event wakes us; don't spin meanwhile
+            case DeleteSuperseded():
+                await self._delete_superseded(view, step)
             case DeleteObjects():
-                await self._call("cleanup", self._delete_objects(view))
+                await self._call("cleanup", self._delete_objects(step))
             case AbandonCleanup():
                 await self.telemetry.event("Warning", "CleanupIncomplete", step.message)
                 self.memory.cleanup_done = True
@@ -138,14 +140,18 @@ class StepRunner:
         finalizers = list(body["metadata"].get("finalizers") or [])
         if FINALIZER not in finalizers:
             finalizers.append(FINALIZER)
+        marker = PendingCreate(step.attempt, now, request=view.request, first=view.first_attempt)
         meta = {
             "resourceVersion": body["metadata"]["resourceVersion"],
             "finalizers": finalizers,
-            "annotations": {PENDING_ANNOTATION: PendingCreate(step.attempt, now).to_annotation()},
+            "annotations": {PENDING_ANNOTATION: marker.to_annotation()},
         }
         await self.worker.patch_metadata(view, {"metadata": meta})
-        self.memory.recovery_done_for = step.attempt  # this process wrote the marker: nothing was created yet
-        self.memory.prediction, self.memory.outputs = None, None
+        self.memory.start_attempt(step.attempt)  # this process wrote the marker: nothing was created yet
+        if view.superseded:
+            message = f"the request changed (generation {view.generation}): starting over with attempt {step.attempt}"
+            self.telemetry.event_soon("Normal", "RequestChanged", message)
+            self.telemetry.log(logging.INFO, "%s", message)
 
     async def _recover(self, view: View, step: Recover) -> None:
         try:
@@ -206,6 +212,8 @@ class StepRunner:
         if mem.cancel_failures == 0 and step.because is not CancelBecause.DELETION:
             if step.because is CancelBecause.CANCEL:
                 why, kind = "spec.cancel is set", "Normal"
+            elif step.because is CancelBecause.EDIT:
+                why, kind = f"the request changed (generation {view.generation})", "Normal"
             else:
                 why, kind = f"the deadline (spec.timeoutSeconds={view.spec.timeout_seconds}) passed", "Warning"
             await self.telemetry.event(kind, "Canceling", f"canceling prediction {step.prediction_id}: {why}")
@@ -221,7 +229,9 @@ class StepRunner:
             self.telemetry.log(logging.WARNING, "cancel of %s failed: %s", step.prediction_id, failure.message)
             return
         if mem.prediction is None or mem.prediction.id == prediction.id:
-            self.worker.intake.remember(prediction, mem.prediction_attempt or 1)
+            recorded = view.written.prediction
+            known = recorded.attempt if recorded is not None and recorded.id == prediction.id else 1
+            self.worker.intake.remember(prediction, mem.prediction_attempt or known)
         mem.cancel_requested_remote = True
 
     async def _upload_reporting_slowness(self, view: View, step: Upload) -> None:
@@ -277,9 +287,27 @@ class StepRunner:
         kind = "Warning" if step.phase is Phase.FAILED else "Normal"
         self.telemetry.log(logging.INFO, "%s (%s): %s", step.phase.value, step.reason, step.message)
         await self.telemetry.event(kind, step.reason, step.message)
-        self.deps.metrics.finished(step.phase, step.reason, now.timestamp() - self.telemetry.created)
+        # From creation for the first generation, from when it began for one an edit started.
+        later = view.first_attempt > 1 and view.began is not None
+        began = view.began.timestamp() if later and view.began is not None else self.telemetry.created
+        self.deps.metrics.finished(step.phase, step.reason, now.timestamp() - began)
 
-    async def _delete_objects(self, view: View) -> None:
-        prefix = resource_prefix(view.spec.output.key_prefix, view.namespace, view.name, view.uid)
-        await asyncio.to_thread(self.deps.store.delete_prefix, prefix)
+    async def _delete_objects(self, step: DeleteObjects) -> None:
+        for prefix in step.prefixes:
+            await asyncio.to_thread(self.deps.store.delete_prefix, prefix)
         self.memory.objects_deleted = True
+
+    async def _delete_superseded(self, view: View, step: DeleteSuperseded) -> None:
+        """Best effort: the new generation does not wait on storage for the old one's leftovers."""
+        try:
+            for prefix in step.prefixes:
+                await asyncio.to_thread(self.deps.store.delete_prefix, prefix)
+        except (Gone, Conflict, asyncio.CancelledError):
+            raise
+        except Exception as err:
+            message = f"could not delete the outputs of the replaced generation ({', '.join(step.prefixes)}): {err}"
+            await self.telemetry.event("Warning", "CleanupIncomplete", message[:1000])
+            self.telemetry.log(logging.WARNING, "%s", message)
+        else:
+            self.telemetry.log(logging.INFO, "deleted the outputs of the replaced generation: %s", step.prefixes)
+        self.memory.superseded_outputs_done = True

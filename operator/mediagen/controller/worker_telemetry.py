@@ -40,6 +40,7 @@ class Telemetry:
         self._key = str(meta.get("uid") or self.label)
         self.created = _creation_epoch(first, deps.clock.now().timestamp())
         self._tracked_phase: Phase | None = None
+        self._tracked_since = self.created
         self._finished_predictions: set[str] = set()
         self._events_in_flight: set[asyncio.Task[None]] = set()
 
@@ -85,11 +86,13 @@ class Telemetry:
         self._events_in_flight.add(task)
         task.add_done_callback(self._events_in_flight.discard)
 
-    def track(self, phase: Phase | None) -> None:
-        """Report this resource to the in-flight gauges (``None``: not in flight any more)."""
-        if phase is not self._tracked_phase:
-            self._tracked_phase = phase
-            self.deps.metrics.in_flight(self._key, phase, self.created)
+    def track(self, phase: Phase | None, since: dt.datetime | None = None) -> None:
+        """Report this resource to the in-flight gauges (``None``: not in flight any more), in flight ``since``
+        (a generation started by an edit gives when it began; otherwise as before, at first the creation)."""
+        epoch = since.timestamp() if since is not None else self._tracked_since
+        if phase is not self._tracked_phase or (phase is not None and epoch != self._tracked_since):
+            self._tracked_phase, self._tracked_since = phase, epoch
+            self.deps.metrics.in_flight(self._key, phase, epoch)
 
     def prediction_seen(self, prediction: Prediction) -> None:
         """Count a prediction once when it is first seen finished (unless an earlier process recorded it so)."""

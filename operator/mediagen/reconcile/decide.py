@@ -4,8 +4,9 @@ A pure function, tested exhaustively in tests/unit/test_decide.py. The worker pe
 folds its result into :class:`~mediagen.reconcile.state.Memory` (or the API server, for writes) and asks
 again, until the answer is :class:`~mediagen.reconcile.state.Done`.
 
-The order of the checks is the policy: deletion beats everything, a final phase is never left, the user's
-cancel beats the deadline, the deadline beats retries, and a recorded failure is handled before new work.
+The order of the checks is the policy: deletion beats everything, an edit of the request winds the replaced
+generation down before anything else (:mod:`.supersede`), a final phase is never left (within its generation), the
+user's cancel beats the deadline, the deadline beats retries, and a recorded failure is handled before new work.
 Everything with a policy is here, including what looks like plumbing: when progress is written, when the
 Uploading phase is worth a write, how often a failed cancel is tried again, how long a server may make us wait.
 """
@@ -17,10 +18,12 @@ import math
 from dataclasses import dataclass
 
 from mediagen.api.input_limits import input_violation
-from mediagen.api.types import DeletionPolicy, Phase
+from mediagen.api.types import TERMINAL_PHASES, DeletionPolicy, Phase
 from mediagen.generators.base import ABORTED, CANCELED, FAILED, SUCCEEDED, Prediction
 from mediagen.reconcile import backoff
+from mediagen.reconcile.cancels import cancel_delay, cancel_settled
 from mediagen.reconcile.failures import Kind, model_failure
+from mediagen.reconcile.generation import PendingCreate
 from mediagen.reconcile.state import (
     AbandonCleanup,
     CancelBecause,
@@ -45,14 +48,13 @@ from mediagen.reconcile.state import (
     Wait,
     WriteProgress,
 )
+from mediagen.reconcile.supersede import wind_down
+from mediagen.storage.keys import prediction_folder, resource_prefix
 
 DEFAULT_THROTTLE_SECONDS = 10.0
 MAX_SERVER_WAIT_SECONDS = 600.0
 """The longest any server may make us wait (``Retry-After``, ``retry_after``): a day, or 1e400, is a bug or an
 attack, not a plan. The remaining deadline caps it further."""
-CANCEL_ATTEMPTS = 4
-"""Tries at cancelling a prediction (0.5, 1, 2 s apart) before letting go: a cancel that cannot get through must
-not hold a resource forever."""
 
 
 @dataclass(frozen=True)
@@ -75,20 +77,23 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
     """The next step for one MediaGeneration."""
     if view.deleting:
         return _deleting(view, memory, now, pacing)
+    winding_down = wind_down(view, memory)
+    if winding_down is not None:
+        return winding_down
     if view.terminal:
         return _finished(view, now, pacing)
 
     spec, status = view.spec, view.status
     recorded = status.prediction
     live = memory.prediction if recorded and memory.prediction and memory.prediction.id == recorded.id else None
-    pending = view.pending if view.pending and view.pending.attempt > status.attempts else None
+    pending = view.current.pending
     fresh = (
         memory.prediction if pending and memory.prediction and memory.prediction_attempt == pending.attempt else None
     )
     current = fresh or live
 
-    if status.attempts == 0 and pending is None:
-        violation = input_violation(spec.input)
+    if pending is None and recorded is None and status.attempts < view.first_attempt:
+        violation = input_violation(spec.input)  # nothing of this generation started: check before the first call
         if violation:
             return Finish(Phase.FAILED, "InvalidInput", violation)
 
@@ -97,7 +102,7 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
             view, memory, current, now, pacing
         )  # done in all but the writing: a late cancel changes nothing
     if spec.cancel or _past_deadline(view, now):
-        return _stopping(view, memory, current, pending is not None and fresh is None, now)
+        return _stopping(view, memory, current, pending if fresh is None else None, now)
 
     failure = memory.failure
     if failure is not None:
@@ -131,7 +136,7 @@ def decide(view: View, memory: Memory, now: dt.datetime, pacing: Pacing = Pacing
 
     if current is None:
         if recorded is None:
-            return MarkPending(1)
+            return MarkPending(max(status.attempts + 1, view.first_attempt))  # this generation's first attempt
         return Poll(0.0)  # after a restart: learn where the recorded prediction is
 
     if not current.terminal:
@@ -201,17 +206,20 @@ def _outcome(view: View, memory: Memory, prediction: Prediction, now: dt.datetim
     return Finish(Phase.FAILED, "UnknownStatus", f"Replicate reported an unknown status {prediction.status!r}")
 
 
-def _stopping(view: View, memory: Memory, current: Prediction | None, unresolved: bool, now: dt.datetime) -> Step:
-    """Cancel requested or deadline passed: stop the remote prediction, then finish."""
+def _stopping(
+    view: View, memory: Memory, current: Prediction | None, unresolved: PendingCreate | None, now: dt.datetime
+) -> Step:
+    """Cancel requested or deadline passed: stop the remote prediction, then finish. ``unresolved``: the marker of
+    an attempt whose prediction may exist without this worker knowing it."""
     recorded = view.status.prediction
     because = CancelBecause.CANCEL if view.spec.cancel else CancelBecause.DEADLINE
-    if not _cancel_settled(memory):
+    if not cancel_settled(memory):
         if current is not None and not current.terminal:
-            return CancelRemote(current.id, because, _cancel_delay(memory))
+            return CancelRemote(current.id, because, cancel_delay(memory))
         if current is None and recorded is not None and recorded.status not in (SUCCEEDED, FAILED, CANCELED, ABORTED):
-            return CancelRemote(recorded.id, because, _cancel_delay(memory))
-        if unresolved and view.pending is not None and memory.recovery_done_for != view.pending.attempt:
-            return Recover(view.pending.attempt, view.pending.since)  # a prediction may exist: find it to cancel it
+            return CancelRemote(recorded.id, because, cancel_delay(memory))
+        if unresolved is not None and memory.recovery_done_for != unresolved.attempt:
+            return Recover(unresolved.attempt, unresolved.since)  # a prediction may exist: find it to cancel it
     if view.spec.cancel:
         return Finish(Phase.CANCELED, "Canceled", "canceled by setting spec.cancel")
     return Finish(
@@ -219,16 +227,6 @@ def _stopping(view: View, memory: Memory, current: Prediction | None, unresolved
         "DeadlineExceeded",
         f"the generation did not finish within spec.timeoutSeconds ({view.spec.timeout_seconds}s)",
     )
-
-
-def _cancel_settled(memory: Memory) -> bool:
-    """A cancel got through, or failed often enough that holding on would only block the resource."""
-    return memory.cancel_requested_remote or memory.cancel_failures >= CANCEL_ATTEMPTS
-
-
-def _cancel_delay(memory: Memory) -> float:
-    """0 for the first cancel; 0.5, 1, 2 s before the tries after a failure."""
-    return 0.0 if memory.cancel_failures == 0 else min(8.0, 0.5 * 2.0 ** (memory.cancel_failures - 1))
 
 
 def _deleting(view: View, memory: Memory, now: dt.datetime, pacing: Pacing) -> Step:
@@ -245,22 +243,45 @@ def _deleting(view: View, memory: Memory, now: dt.datetime, pacing: Pacing) -> S
     seen = memory.deletion_seen or now
     if (now - seen).total_seconds() >= pacing.delete_timeout_seconds:
         return AbandonCleanup("cleanup did not finish in time; releasing the resource")
-    pending, recorded = view.pending, view.status.prediction
-    if not view.terminal and pending is not None and pending.attempt > view.status.attempts:
+    written, pending = view.written, view.pending
+    # A finished generation's unresolved marker was resolved by its end (canceled or failed before a prediction was
+    # known); one beside a status an edit replaced may be the new generation's create.
+    finished = written.phase in TERMINAL_PHASES and not view.superseded
+    if not finished and pending is not None and pending.attempt > written.attempts:
         looked_up = memory.recovery_done_for == pending.attempt or (
             memory.prediction is not None and memory.prediction_attempt == pending.attempt
         )
         if not looked_up:
             return Recover(pending.attempt, pending.since, best_effort=True)
-    if not view.terminal and not _cancel_settled(memory):
+    if not finished and not cancel_settled(memory):
         if memory.prediction is not None and not memory.prediction.terminal:
-            return CancelRemote(memory.prediction.id, CancelBecause.DELETION, _cancel_delay(memory))
-        in_flight = recorded is not None and recorded.status not in (SUCCEEDED, FAILED, CANCELED, ABORTED)
+            return CancelRemote(memory.prediction.id, CancelBecause.DELETION, cancel_delay(memory))
+        recorded = written.prediction
+        in_flight = (
+            written.phase not in TERMINAL_PHASES
+            and recorded is not None
+            and recorded.status
+            not in (
+                SUCCEEDED,
+                FAILED,
+                CANCELED,
+                ABORTED,
+            )
+        )
         if memory.prediction is None and recorded is not None and in_flight:
-            return CancelRemote(recorded.id, CancelBecause.DELETION, _cancel_delay(memory))
+            return CancelRemote(recorded.id, CancelBecause.DELETION, cancel_delay(memory))
     if view.spec.output.deletion_policy is DeletionPolicy.DELETE and not memory.objects_deleted:
-        return DeleteObjects()
+        return DeleteObjects(_stored_prefixes(view, memory))
     return ReleaseFinalizer()
+
+
+def _stored_prefixes(view: View, memory: Memory) -> tuple[str, ...]:
+    """Where a resource being deleted has objects: its folder under the spec's keyPrefix, and the folders of outputs
+    stored under another one (the keyPrefix was edited since they were stored)."""
+    own = resource_prefix(view.spec.output.key_prefix, view.namespace, view.name, view.uid)
+    outputs = [*view.written.outputs, *(memory.outputs or [])]
+    folders = {prediction_folder(output.key, view.namespace, view.name, view.uid) for output in outputs}
+    return (own, *sorted(f for f in folders if f is not None and not f.startswith(own)))
 
 
 def _finished(view: View, now: dt.datetime, pacing: Pacing) -> Step:
@@ -269,6 +290,8 @@ def _finished(view: View, now: dt.datetime, pacing: Pacing) -> Step:
     observed = view.status.observed_generation
     if observed is not None and observed < view.generation:
         return ObserveGeneration()  # e.g. spec.cancel set after the end: the status must speak for this generation
+    if view.status.request_hash is None:
+        return ObserveGeneration()  # written by an earlier version: stamp its request, or an edit would go unseen
     ttl = view.spec.ttl_seconds_after_finished
     done_at = view.status.completion_time
     delete_at = done_at + dt.timedelta(seconds=ttl) if ttl is not None and done_at is not None else None
@@ -292,8 +315,10 @@ def _url_refresh_due(view: View, pacing: Pacing) -> dt.datetime | None:
 
 
 def _deadline(view: View) -> dt.datetime | None:
-    """When ``spec.timeoutSeconds`` runs out: from the first attempt's start, or from creation before that."""
-    start = view.status.start_time or view.created
+    """When ``spec.timeoutSeconds`` runs out for the current generation: from its first attempt's start, or from
+    when it began before that (:attr:`View.began`: the creation, or for a later generation the marking of its first
+    attempt); none for a later generation not marked yet."""
+    start = view.began
     return None if start is None else start + dt.timedelta(seconds=view.spec.timeout_seconds)
 
 

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
-from mediagen.api.types import MediaGenerationSpec, MediaGenerationStatus, Phase, StoredOutput
+from mediagen.api.types import (
+    TERMINAL_PHASES,
+    MediaGenerationSpec,
+    MediaGenerationStatus,
+    Phase,
+    StoredOutput,
+    request_hash,
+)
 from mediagen.generators.base import Prediction
 from mediagen.reconcile.failures import Failure
+from mediagen.reconcile.generation import Generation, identify
+from mediagen.reconcile.generation import PendingCreate as PendingCreate
 
 FINALIZER = "mediagen.fleek.xyz/finalizer"
 PENDING_ANNOTATION = "mediagen.fleek.xyz/pending-create"
-
-
-@dataclass(frozen=True)
-class PendingCreate:
-    """Written (with the finalizer) just before a create call: "attempt N may exist on Replicate"."""
-
-    attempt: int
-    since: dt.datetime
-
-    def to_annotation(self) -> str:
-        """The annotation value: compact JSON."""
-        return json.dumps({"attempt": self.attempt, "since": self.since.isoformat()}, separators=(",", ":"))
-
-    @classmethod
-    def from_annotation(cls, value: str | None) -> PendingCreate | None:
-        """Parse the annotation; a missing or mangled one reads as no marker."""
-        if not value:
-            return None
-        try:
-            raw = json.loads(value)
-            return cls(attempt=int(raw["attempt"]), since=dt.datetime.fromisoformat(raw["since"]))
-        except (ValueError, KeyError, TypeError):
-            return None
 
 
 def correlation(uid: str, attempt: int) -> str:
@@ -78,19 +63,30 @@ def _validated(model: type[MediaGenerationSpec] | type[MediaGenerationStatus], s
 
 @dataclass(frozen=True)
 class View:
-    """What the API server says about one MediaGeneration, parsed."""
+    """What the API server says about one MediaGeneration, parsed, and read for the spec's current request (see
+    :mod:`mediagen.reconcile.generation`)."""
 
     namespace: str
     name: str
     uid: str
     generation: int
     spec: MediaGenerationSpec
-    status: MediaGenerationStatus
+    written: MediaGenerationStatus
+    """The status as stored, whichever generation it is of (deletion cleans up after all of them)."""
     pending: PendingCreate | None
+    """The pending-create marker as stored, whichever generation it is of."""
     has_finalizer: bool
     deleting: bool
     created: dt.datetime | None = None
-    """metadata.creationTimestamp: the deadline counts from it until the first attempt starts."""
+    """metadata.creationTimestamp: the first generation's deadline counts from it until its first attempt starts."""
+    request: str = field(init=False, compare=False)
+    """The digest of the spec's request (:func:`~mediagen.api.types.request_hash`)."""
+    current: Generation = field(init=False, repr=False, compare=False)
+    """The generation the spec asks for, as the status and the marker tell it (:mod:`.generation`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "request", request_hash(self.spec))
+        object.__setattr__(self, "current", identify(self.request, self.written, self.pending))
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> View:
@@ -104,7 +100,7 @@ class View:
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 1),
             spec=_validated(MediaGenerationSpec, "spec", body.get("spec")),
-            status=_validated(MediaGenerationStatus, "status", body.get("status")),
+            written=_validated(MediaGenerationStatus, "status", body.get("status")),
             pending=PendingCreate.from_annotation(annotations.get(PENDING_ANNOTATION)),
             has_finalizer=FINALIZER in (meta.get("finalizers") or []),
             deleting=meta.get("deletionTimestamp") is not None,
@@ -112,9 +108,42 @@ class View:
         )
 
     @property
+    def status(self) -> MediaGenerationStatus:
+        """The status of the current generation: the written one, or a fresh one when that is of an older
+        generation (the request was edited); what the lifecycle reads and writes."""
+        return self.current.status
+
+    @property
+    def superseded(self) -> bool:
+        """The written status is of an older generation: the next status write starts from scratch."""
+        return self.current.superseded
+
+    @property
+    def first_attempt(self) -> int:
+        """The first attempt of the current generation."""
+        return self.status.first_attempt or 1
+
+    @property
     def terminal(self) -> bool:
-        """True once the phase is final: Succeeded, Failed and Canceled never change again."""
-        return self.status.phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED)
+        """True once the current generation's phase is final: Succeeded, Failed and Canceled never change again
+        (only an edit of the request starts another generation)."""
+        return self.status.phase in TERMINAL_PHASES
+
+    @property
+    def began(self) -> dt.datetime | None:
+        """When the current generation began, for its deadline: its first attempt's start; before that, the
+        resource's creation for the first generation, and for a later one the marker of its first attempt (written
+        when the operator took the edit up); None while nothing of a later generation is written yet."""
+        if self.status.start_time is not None:
+            return self.status.start_time
+        if self.first_attempt == 1:
+            return self.created
+        pending = self.current.pending
+        return pending.since if pending is not None and pending.attempt == self.first_attempt else None
+
+    def owns(self, attempt: int) -> bool:
+        """Whether ``attempt`` belongs to the current generation (not to one an edit replaced)."""
+        return attempt >= self.first_attempt
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -147,6 +176,8 @@ class Memory:
     """A cancel reached the backend (or there was nothing left to cancel)."""
     cancel_failures: int = 0
     """Cancels that failed in a row; after :data:`CANCEL_ATTEMPTS` the worker lets go."""
+    superseded_outputs_done: bool = False
+    """The outputs of the generation an edit replaced were dealt with (deleted, or kept by deletionPolicy)."""
     cleanup_done: bool = False
     """Deletion gave up cleaning up (and said so in an event): release the finalizer."""
     objects_deleted: bool = False
@@ -157,6 +188,22 @@ class Memory:
     progress_written: int | None = None
     last_status_write: dt.datetime | None = None
 
+    def start_attempt(self, attempt: int) -> None:
+        """A new attempt was marked pending: forget everything about the previous prediction (of this generation,
+        or of one an edit replaced)."""
+        self.prediction, self.prediction_attempt, self.recovery_done_for = None, 0, attempt
+        self.outputs, self.url_expires_at = None, None
+        self.poll_failures, self.cancel_requested_remote, self.cancel_failures = 0, False, 0
+        self.progress_seen, self.progress_written = None, None
+        self.superseded_outputs_done = False
+
+    def prediction_of(self, view: View) -> Prediction | None:
+        """The prediction in memory when it belongs to ``view``'s current generation (after an edit it may still be
+        the one of the generation that was replaced, kept to cancel it)."""
+        if self.prediction is None or not view.owns(self.prediction_attempt or view.first_attempt):
+            return None
+        return self.prediction
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Steps: the decision's answer. Each names one piece of I/O for the worker to perform.
@@ -164,7 +211,8 @@ class Memory:
 
 @dataclass(frozen=True)
 class MarkPending:
-    """Patch metadata: add the finalizer (if missing) and the pending-create marker for ``attempt``."""
+    """Patch metadata: add the finalizer (if missing) and the pending-create marker for ``attempt`` of the current
+    generation (the marker names it: the request's digest and its first attempt)."""
 
     attempt: int
 
@@ -206,6 +254,8 @@ class CancelBecause(StrEnum):
     CANCEL = "spec.cancel"
     DEADLINE = "deadline"
     DELETION = "deletion"
+    EDIT = "edit"
+    """The request was edited: the prediction belongs to a generation that was replaced."""
 
 
 @dataclass(frozen=True)
@@ -269,8 +319,10 @@ class RefreshURLs:
 
 @dataclass(frozen=True)
 class ObserveGeneration:
-    """The spec of a finished resource changed (``spec.cancel`` set after the end): nothing is left to do, and the
-    status says so for the new ``metadata.generation``, or kstatus would read it as in progress for ever."""
+    """The spec of a finished generation changed but not its request (``spec.cancel`` set after the end, another
+    retry limit or TTL): nothing is left to do, and the status says so for the new ``metadata.generation``, or
+    kstatus would read it as in progress for ever. Also stamps a status written by an earlier version of the operator
+    with its request's digest, once, so that a later edit of the request is recognised."""
 
 
 @dataclass(frozen=True)
@@ -279,8 +331,21 @@ class DeleteResource:
 
 
 @dataclass(frozen=True)
+class DeleteSuperseded:
+    """An edit replaced a generation that stored outputs: delete them under ``deletionPolicy: Delete`` (each of
+    ``prefixes`` is one prediction's folder), or keep them and say where under Retain (``prefixes`` empty).
+
+    Best effort: a failure is reported in an event and does not hold the new generation back."""
+
+    prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DeleteObjects:
-    """The resource is being deleted with ``deletionPolicy: Delete``: remove its stored objects."""
+    """The resource is being deleted with ``deletionPolicy: Delete``: remove its stored objects, the resource's
+    folder and the folders of outputs stored under another keyPrefix before an edit."""
+
+    prefixes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -315,6 +380,7 @@ Step = (
     | RefreshURLs
     | ObserveGeneration
     | DeleteResource
+    | DeleteSuperseded
     | DeleteObjects
     | AbandonCleanup
     | ReleaseFinalizer

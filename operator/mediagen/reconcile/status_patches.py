@@ -43,6 +43,32 @@ def conditions(view: View, phase: Phase, reason: str, message: str, now: dt.date
     return written
 
 
+def generation_fields(view: View) -> dict[str, Any]:
+    """What every lifecycle write says about the generation it is of: the metadata.generation, the request and its
+    first attempt. When the written status is of a generation an edit replaced, also the reset of everything that
+    belonged to it (a merge patch deletes a key set to null): the new generation's first write replaces the old
+    result whole, so nothing of it is ever read as the new one's (three writes per generation still: the reset rides
+    on the Record or the final write)."""
+    fields: dict[str, Any] = {
+        "observedGeneration": view.generation,
+        "requestHash": view.request,
+        "firstAttempt": view.first_attempt,
+    }
+    if view.superseded:
+        fields |= {
+            "startTime": None,
+            "completionTime": None,
+            "retries": 0,
+            "nextRetryTime": None,
+            "prediction": None,
+            "progress": None,
+            "outputs": [],
+            "url": "",
+            "urlExpiresAt": None,
+        }
+    return fields
+
+
 def prediction_status(prediction: Prediction, attempt: int) -> dict[str, Any]:
     """The status.prediction block for a backend snapshot."""
     wire = PredictionStatus(
@@ -65,11 +91,11 @@ def record_patch(view: View, prediction: Prediction, attempt: int, now: dt.datet
     """After a create (or a recovery): the prediction id becomes durable and the generation is Running."""
     message = f"prediction {prediction.id} (attempt {attempt}) is {prediction.status}"
     return {
-        "status": {
+        "status": generation_fields(view)
+        | {
             "phase": Phase.RUNNING.value,
             "reason": "Running",
             "message": message,
-            "observedGeneration": view.generation,
             "startTime": _ts(view.status.start_time or now),
             "attempts": attempt,
             "prediction": prediction_status(prediction, attempt),
@@ -101,13 +127,12 @@ def retry_patch(
     due = now + dt.timedelta(seconds=delay)
     message = f"{failure.message}; retry {retries} of {view.spec.retry.limit} in {delay:.0f}s"
     phase = view.status.phase or Phase.PENDING
-    patch: dict[str, Any] = {
+    patch: dict[str, Any] = generation_fields(view) | {
         "phase": phase.value,
         "reason": failure.reason,
         "message": message,
         "retries": retries,
         "nextRetryTime": _ts(due),
-        "observedGeneration": view.generation,
         "conditions": conditions(view, phase, failure.reason, message, now),
     }
     if prediction is not None and view.status.prediction is not None and view.status.prediction.id == prediction.id:
@@ -119,16 +144,15 @@ def finish_patch(
     view: View, memory: Memory, phase: Phase, reason: str, message: str, now: dt.datetime
 ) -> dict[str, Any]:
     """The final status. After this the phase never changes again."""
-    patch: dict[str, Any] = {
+    patch: dict[str, Any] = generation_fields(view) | {
         "phase": phase.value,
         "reason": reason,
         "message": message,
-        "observedGeneration": view.generation,
         "completionTime": _ts(now),
         "startTime": _ts(view.status.start_time or now),
         "conditions": conditions(view, phase, reason, message, now),
     }
-    prediction, attempt = memory.prediction, memory.prediction_attempt
+    prediction, attempt = memory.prediction_of(view), memory.prediction_attempt
     if prediction is not None:
         attempt = attempt or (view.status.prediction.attempt if view.status.prediction else 1)
         patch["prediction"] = prediction_status(prediction, attempt)
@@ -156,15 +180,10 @@ def urls_patch(outputs: list[StoredOutput], expires_at: dt.datetime | None) -> d
 
 def observe_patch(view: View, now: dt.datetime) -> dict[str, Any]:
     """A finished generation, restated for the resource's current metadata.generation (its spec changed after the
-    end in a way that changes nothing, such as a late ``spec.cancel``)."""
+    end in a way that changes nothing, such as a late ``spec.cancel``), with its request's digest."""
     phase = view.status.phase or Phase.FAILED
     reason, message = view.status.reason, view.status.message
-    return {
-        "status": {
-            "observedGeneration": view.generation,
-            "conditions": conditions(view, phase, reason, message, now),
-        }
-    }
+    return {"status": generation_fields(view) | {"conditions": conditions(view, phase, reason, message, now)}}
 
 
 def invalid_patch(generation: int, message: str, now: dt.datetime) -> dict[str, Any]:

@@ -139,3 +139,19 @@ def object_key(
     if len(key.encode()) > MAX_KEY_BYTES:
         raise ValueError(f"object key is longer than {MAX_KEY_BYTES} bytes")
     return key
+
+
+def prediction_folder(key: str, namespace: str, name: str, uid: str) -> str | None:
+    """The folder of one prediction's outputs that ``key`` (an :func:`object_key` of this resource) lies in, ending
+    in ``/``: what ``delete_prefix`` gets to remove that prediction's outputs, under whatever keyPrefix they were
+    stored. None when ``key`` is not an output key of this resource (it is never guessed at)."""
+    parts = key.split("/")
+    if len(parts) < 5 or not parts[-2] or not parts[-1]:
+        return None
+    try:
+        own = [_segment(namespace, "namespace"), _segment(name, "name"), _segment(uid, "uid")]
+    except ValueError:
+        return None
+    if parts[-5:-2] != own:
+        return None
+    return "/".join(parts[:-1]) + "/"
