@@ -20,17 +20,6 @@ from mediagen.api.conditions import initial_status
 CRD_NAME = f"{types.PLURAL}.{types.GROUP}"
 CRD_FILENAME = f"{types.GROUP}_{types.PLURAL}.yaml"
 
-# Fields of the spec that may never change after creation. Everything but `cancel`.
-_IMMUTABLE_FIELDS = (
-    "model",
-    "deployment",
-    "input",
-    "output",
-    "retry",
-    "timeoutSeconds",
-    "ttlSecondsAfterFinished",
-)
-
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     """Inline every ``$ref`` and turn JSON Schema idioms into structural-schema ones, recursively."""
@@ -91,21 +80,10 @@ def _spec_schema() -> dict[str, Any]:
             "rule": "has(self.model) != has(self.deployment)",
             "message": "exactly one of spec.model or spec.deployment must be set",
         },
-        {
-            "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
-            "message": "spec.cancel cannot be set back to false once true",
-            "fieldPath": ".cancel",
-        },
     ]
-    for name in _IMMUTABLE_FIELDS:
-        rules.append(
-            {
-                "rule": f"has(self.{name}) == has(oldSelf.{name}) && (!has(self.{name}) || self.{name} == "
-                f"oldSelf.{name})",
-                "message": f"spec.{name} is immutable; create a new MediaGeneration instead",
-                "fieldPath": f".{name}",
-            }
-        )
+    # No field is immutable: an edit of the request starts a new generation of the resource, and spec.cancel holds
+    # for the generation it was set in (mediagen.reconcile.generation), so a GitOps apply of an edited manifest
+    # is never refused.
     spec["x-kubernetes-validations"] = rules
     return spec
 
