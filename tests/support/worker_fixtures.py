@@ -52,7 +52,12 @@ class MemoryKube:
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         self._fault("patch_status")
         self.writes.append("status")
-        self.body.setdefault("status", {}).update(patch["status"])
+        status = self.body.setdefault("status", {})
+        for key, value in patch["status"].items():  # a JSON merge patch: null deletes the key
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
         return self._bump()
 
     async def patch_metadata(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:

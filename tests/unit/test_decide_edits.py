@@ -201,6 +201,21 @@ def test_outputs_stored_under_an_edited_key_prefix_are_found_by_their_keys() -> 
     assert decide(view(spec, old, marker(1)), Memory(), NOW) == DeleteSuperseded(("summer/ns/gen/u-1/p1/",))
 
 
+def test_an_edit_before_the_first_status_write_is_told_apart_by_the_marker() -> None:
+    """An instant prediction writes its status only at the end: an edit during its create or copy meets a status
+    not written yet, and only the marker says which request the attempt was for."""
+    edited = view(NEW, {}, marker(1))
+    assert edited.superseded and edited.first_attempt == 2
+    assert decide(edited, mem(recovery_done_for=1), NOW) == MarkPending(2)
+    copied = mem(prediction=pred("succeeded"), prediction_attempt=1, outputs=STORED)
+    assert decide(edited, copied, NOW) == MarkPending(2)  # its result is not the new request's
+    delete = view(NEW | {"output": {"deletionPolicy": "Delete"}}, {}, marker(1))
+    assert decide(delete, copied, NOW) == DeleteSuperseded(("ns/gen/u-1/p1/",))
+    assert decide(view(OLD, {}, marker(1), generation=1), copied, NOW) == Finish(
+        Phase.SUCCEEDED, "Succeeded", "stored 1 output"
+    )
+
+
 def test_the_new_generation_is_created_exactly_once_whatever_the_operator_forgets() -> None:
     marked = view(NEW, SUCCEEDED, marker(2, NEW, first=2, since=MARKED))
     assert not marked.status.outputs and marked.first_attempt == 2 and marked.current.pending is not None

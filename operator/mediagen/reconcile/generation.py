@@ -16,7 +16,8 @@ so the correlation marker ``<uid>.<attempt>`` that Replicate echoes keeps naming
 markers an earlier version of the operator wrote (without request or first attempt) read as belonging to the status
 beside them. An unresolved marker (an attempt the status does not count yet) whose generation differs from the
 status's is a generation the operator already moved on to: the status is then of an older one, even when the
-request was edited back to what it says (the older result may be gone: its outputs are deleted under
+request was edited back to what it says (and one whose request differs from the spec's is of an older generation
+itself, even beside a status not written yet) (the older result may be gone: its outputs are deleted under
 ``deletionPolicy: Delete`` when a generation replaces it).
 """
 
@@ -95,7 +96,9 @@ def identify(request: str, written: MediaGenerationStatus, marker: PendingCreate
     unresolved = marker if marker is not None and marker.attempt > written.attempts else None
     marker_request = (unresolved.request or written_request) if unresolved else None
     marker_first = (unresolved.first or written_first) if unresolved else None
-    superseded = written_request != request or (unresolved is not None and marker_first != written_first)
+    superseded = written_request != request or (
+        unresolved is not None and (marker_first != written_first or marker_request != request)
+    )
     if not superseded:
         return Generation(written, False, unresolved, None)
     if unresolved is not None and marker_request == request and marker_first == unresolved.attempt:
