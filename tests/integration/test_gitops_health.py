@@ -42,6 +42,8 @@ EXPECTED = {
     "canceled": ("Current", "Suspended"),
     "canceled-remotely": ("Failed", "Degraded"),
     "canceled-after-success": ("Current", "Healthy"),
+    "edited": ("Current", "Healthy"),  # its prompt edited after success: a new generation, succeeded in turn
+    "edited-running": ("InProgress", "Progressing"),  # edited to a slow model: the new generation runs
 }
 
 
@@ -96,6 +98,15 @@ def test_every_phase_of_live_generations_reads_right_in_kstatus_and_argo_cd(
     wait_phase(custom_api, ns, "canceled-after-success", "Succeeded")
     cancel(plane, ns, "canceled-after-success")  # after the end: a new generation that changes nothing
     wait_for(custom_api, ns, "canceled-after-success", lambda b: b["status"].get("observedGeneration") == 2)
+    make("edited", quick)
+    make("edited-running", quick)
+    wait_phase(custom_api, ns, "edited", "Succeeded")
+    wait_phase(custom_api, ns, "edited-running", "Succeeded")
+    make("edited", quick, "a lighthouse in the fog")  # kubectl apply of the edited manifest
+    make("edited-running", slow, "a lighthouse in the fog")
+    now_2 = lambda body: (body["status"].get("observedGeneration"), body["status"].get("phase"))  # noqa: E731
+    wait_for(custom_api, ns, "edited", lambda b: now_2(b) == (2, "Succeeded"))
+    wait_for(custom_api, ns, "edited-running", lambda b: now_2(b) == (2, "Running"))
     wait_phase(custom_api, ns, "canceled", "Running")
     cancel(plane, ns, "canceled")
     remote = wait_phase(custom_api, ns, "canceled-remotely", "Running")
@@ -149,7 +160,7 @@ def test_every_phase_of_live_generations_reads_right_in_kstatus_and_argo_cd(
     assert argocd["running"].startswith("Running ") and "%" in argocd["running"]
     assert argocd["retrying"].startswith("Running (retry 1): ")
 
-    for name in ("running", "retrying", "pending-retry"):  # leave nothing waiting for the rest of the session
+    for name in ("running", "retrying", "pending-retry", "edited-running"):  # leave nothing waiting for the session
         cancel(plane, ns, name)
 
 
@@ -185,6 +196,21 @@ def test_kstatus_reads_every_status_write_of_the_lifecycle_as_documented(checks:
     canceled = after(running, patches.finish_patch(view(running, 2), Memory(), Phase.CANCELED, "Canceled", "c", t))
     remote = after(running, patches.finish_patch(view(running), Memory(), Phase.CANCELED, "CanceledRemotely", "r", t))
     observed = after(succeeded, patches.observe_patch(view(succeeded, 2), t))
+
+    # The prompt of the succeeded one edited (generation 2): the new generation's writes, each resetting what the
+    # first one had written.
+    def edited(status: dict[str, Any]) -> View:
+        body = synthetic(status, 2)
+        body["spec"] = {"model": "a/b", "input": {"prompt": "edited"}}
+        return View.from_body(body)
+
+    def merged(status: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in after(status, patch).items() if v is not None}
+
+    rerunning = merged(succeeded, patches.record_patch(edited(succeeded), Prediction(id="p2", status="starting"), 2, t))
+    redone = Memory(prediction=Prediction(id="p2", status="succeeded"), prediction_attempt=2, outputs=done.outputs)
+    rerun = merged(rerunning, patches.finish_patch(edited(rerunning), redone, Phase.SUCCEEDED, "Succeeded", "ok", t))
+    refailed = merged(failed, patches.finish_patch(edited(failed), Memory(), Phase.FAILED, "ModelFailed", "no", t))
     cases = [
         (synthetic(fresh), "InProgress"),
         (synthetic(running), "InProgress"),
@@ -197,7 +223,12 @@ def test_kstatus_reads_every_status_write_of_the_lifecycle_as_documented(checks:
         (synthetic(running, 2), "InProgress"),  # spec.cancel just set: the status is of generation 1
         (synthetic(succeeded, 2), "InProgress"),  # a finished one edited, before the operator acknowledged it
         (synthetic(observed, 2), "Current"),  # ...and after
+        (synthetic(rerunning, 2), "InProgress"),  # the prompt edited: generation 2 recorded its prediction
+        (synthetic(rerun, 2), "Current"),  # ...and succeeded
+        (synthetic(refailed, 2), "Failed"),  # a new generation that failed at once (e.g. an invalid input)
     ]
+    assert rerunning["requestHash"] != succeeded["requestHash"] and "completionTime" not in rerunning
+    assert rerunning["outputs"] == [] and rerun["prediction"]["id"] == "p2"
     assert [a["status"] for a in checks.kstatus([obj for obj, _ in cases])] == [want for _, want in cases]
     # Before this change only Succeeded was written: kstatus called the ones in flight and the failed ones done.
     only_succeeded = [
