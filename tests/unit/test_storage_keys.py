@@ -12,6 +12,7 @@ from mediagen.storage.keys import (
     content_type_for_path,
     extension_for,
     object_key,
+    prediction_folder,
     resource_prefix,
 )
 
@@ -96,3 +97,19 @@ def test_content_type_for_path_uses_builtin_table() -> None:
     assert content_type_for_path("/x/video.mp4") == "video/mp4"
     assert content_type_for_path("/x/noext") is None
     assert bare_content_type(" Text/Plain ; charset=utf-8") == "text/plain"
+
+
+def test_the_folder_of_a_predictions_outputs_is_found_under_any_key_prefix_and_never_guessed() -> None:
+    key = object_key("campaigns/summer", "ns", "gen", "u-1", "p1", 0, "image/png")
+    assert prediction_folder(key, "ns", "gen", "u-1") == "campaigns/summer/ns/gen/u-1/p1/"
+    assert prediction_folder(object_key("", "ns", "gen", "u-1", "p1", 2, ".png"), "ns", "gen", "u-1") == (
+        "ns/gen/u-1/p1/"
+    )
+    for foreign in (
+        object_key("", "ns", "other", "u-1", "p1", 0, ".png"),  # another resource's
+        object_key("", "ns", "gen", "u-2", "p1", 0, ".png"),  # a resource of the same name before it
+        "ns/gen/u-1/0.png",  # too short to hold a prediction folder
+        "a/ns/gen/u-1/p1/",  # a folder, not an object
+        "",
+    ):
+        assert prediction_folder(foreign, "ns", "gen", "u-1") is None, foreign

@@ -6,7 +6,8 @@ outputs stored (deleted under ``deletionPolicy: Delete``, the policy in force wh
 then holds what the resource stands for and nothing else; kept under Retain, like the outputs of a deleted
 resource). Only then does :func:`~mediagen.reconcile.decide.decide` mark the new generation's first attempt, so a
 marker of the new generation proves the old one was dealt with, and a crash anywhere before it only repeats steps
-that are idempotent (a cancel of a canceled prediction, a delete of deleted objects).
+that are idempotent (a cancel of a finished prediction returns it unchanged: docs/replicate.md; a delete of
+deleted objects deletes nothing).
 
 All of it is best effort and bounded: a look-up that fails counts as "not found", a cancel is let go after
 :data:`~mediagen.reconcile.cancels.CANCEL_ATTEMPTS` tries, a failed delete is reported in an event. The new
