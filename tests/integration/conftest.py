@@ -23,6 +23,7 @@ from tests.support.controlplane_fixtures import pytest_collection_finish as cont
 from tests.support.stack_fixtures import (
     BUCKET,
     api,
+    crash_operator,
     custom_api,
     fake_replicate,
     mock_namespace,
@@ -37,6 +38,7 @@ __all__ = [
     "api",
     "checks",
     "control_plane",
+    "crash_operator",
     "custom_api",
     "fake_replicate",
     "mock_namespace",

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +20,7 @@ from tests.support.stack_fixtures import (
     BUCKET,
     STARTED,
     create,
-    fresh_namespace,
     model_name,
-    replicate_env,
     wait_for,
     wait_phase,
     wait_until,
@@ -173,18 +169,6 @@ def test_edits_that_ask_for_nothing_new_cost_no_prediction_and_a_label_no_write(
 
 
 # --- kill -9 between the edit and the new create ---------------------------------------------------------------
-
-
-@pytest.fixture
-def crash_operator(
-    control_plane: ControlPlane, api: None, s3: EmbeddedS3, fake_replicate: FakeReplicate, tmp_path: Path
-) -> Iterator[tuple[OperatorProcess, str]]:
-    """An operator of this test's own, watching one namespace, to kill at will."""
-    namespace = fresh_namespace(control_plane, "crash")
-    env = replicate_env(s3, fake_replicate, namespace)
-    with OperatorProcess(control_plane.kubeconfig, env, tmp_path / "operator.log") as operator:
-        operator.wait_for_log(STARTED)
-        yield operator, namespace
 
 
 @pytest.mark.parametrize("when", ["while the operator is down", "while the new create's answer is on its way"])

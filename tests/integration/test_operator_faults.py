@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
@@ -16,13 +14,10 @@ from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate, Fault, ModelScript, problems
 from mediagen_dev.fault_proxy import FaultProxy
 from mediagen_dev.operator_process import OperatorProcess
-from mediagen_dev.s3_server import EmbeddedS3
 from tests.support.stack_fixtures import (
     STARTED,
     create,
-    fresh_namespace,
     model_name,
-    replicate_env,
     wait_for,
     wait_phase,
 )
@@ -176,18 +171,6 @@ def test_storage_down_beyond_the_budget_fails_with_a_storage_reason(
 
 
 # --- crashes: a real SIGKILL of a real operator process --------------------------------------------------
-
-
-@pytest.fixture
-def crash_operator(
-    control_plane: ControlPlane, api: None, s3: EmbeddedS3, fake_replicate: FakeReplicate, tmp_path: Path
-) -> Iterator[tuple[OperatorProcess, str]]:
-    """An operator of this test's own, watching one namespace, to kill at will."""
-    namespace = fresh_namespace(control_plane, "crash")
-    env = replicate_env(s3, fake_replicate, namespace)
-    with OperatorProcess(control_plane.kubeconfig, env, tmp_path / "operator.log") as operator:
-        operator.wait_for_log(STARTED)
-        yield operator, namespace
 
 
 def test_kill_9_mid_prediction_resumes_the_same_prediction(

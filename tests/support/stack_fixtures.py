@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,6 +154,19 @@ def fresh_namespace(plane: ControlPlane, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     plane.create_namespace(name)
     return name
+
+
+@pytest.fixture
+def crash_operator(
+    control_plane: ControlPlane, api: None, s3: EmbeddedS3, fake_replicate: FakeReplicate, tmp_path: Path
+) -> Iterator[tuple[OperatorProcess, str]]:
+    """An operator of the test's own, backed by the fake Replicate and watching one fresh namespace, to kill (-9)
+    and start again at will: (the operator, its namespace)."""
+    namespace = fresh_namespace(control_plane, "crash")
+    env = replicate_env(s3, fake_replicate, namespace)
+    with OperatorProcess(control_plane.kubeconfig, env, tmp_path / "operator.log") as operator:
+        operator.wait_for_log(STARTED)
+        yield operator, namespace
 
 
 @pytest.fixture
