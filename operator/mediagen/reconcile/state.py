@@ -175,7 +175,7 @@ class Memory:
     cancel_requested_remote: bool = False
     """A cancel reached the backend (or there was nothing left to cancel)."""
     cancel_failures: int = 0
-    """Cancels that failed in a row; after :data:`CANCEL_ATTEMPTS` the worker lets go."""
+    """Cancels that failed in a row; after :data:`~mediagen.reconcile.cancels.CANCEL_ATTEMPTS` the worker lets go."""
     superseded_outputs_done: bool = False
     """The outputs of the generation an edit replaced were dealt with (deleted, or kept by deletionPolicy)."""
     cleanup_done: bool = False
@@ -332,8 +332,8 @@ class DeleteResource:
 
 @dataclass(frozen=True)
 class DeleteSuperseded:
-    """An edit replaced a generation that stored outputs: delete them under ``deletionPolicy: Delete`` (each of
-    ``prefixes`` is one prediction's folder), or keep them and say where under Retain (``prefixes`` empty).
+    """An edit replaced a generation that stored outputs, under ``deletionPolicy: Delete``: delete them (each of
+    ``prefixes`` is one prediction's folder). Under Retain they stay, and no step is needed.
 
     Best effort: a failure is reported in an event and does not hold the new generation back."""
 
