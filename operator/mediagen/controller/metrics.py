@@ -254,6 +254,19 @@ class Metrics:
         for phase, reasons in FINAL_REASONS.items():
             for reason in reasons:
                 self.generations.labels(phase=phase.value, reason=self._reason(reason))
+        self.replicate_pace = Gauge(
+            "mediagen_replicate_pace_per_second",
+            "Requests a second the operator lets go to Replicate once a burst is spent, by kind (create, other): "
+            'the documented allowance, less after 429s (see mediagen_replicate_requests_total{code="429"}).',
+            ["kind"],
+            registry=r,
+        )
+        self.replicate_burst = Gauge(
+            "mediagen_replicate_burst_estimate",
+            "Requests the operator believes Replicate accepts at once, by kind: what it lets go after a quiet spell.",
+            ["kind"],
+            registry=r,
+        )
         self._in_flight = _InFlight(clock)  # epoch seconds: the ages of generations in flight
         r.register(self._in_flight)
         if process_metrics:
@@ -294,6 +307,11 @@ class Metrics:
         """One request to Replicate answered ``code`` (or ``error``) after ``seconds``."""
         self.replicate_requests.labels(endpoint=endpoint, code=code).inc()
         self.replicate_latency.labels(endpoint=endpoint).observe(seconds)
+
+    def pace(self, kind: str, per_second: float, burst: float) -> None:
+        """The request pacer's current pace and burst estimate for ``kind`` (``create`` or ``other``)."""
+        self.replicate_pace.labels(kind=kind).set(per_second)
+        self.replicate_burst.labels(kind=kind).set(burst)
 
     def retry(self, reason: str) -> None:
         """One retry spent."""

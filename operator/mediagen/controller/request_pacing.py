@@ -1,128 +1,186 @@
-"""Operator-wide bounds: pacers for Replicate's request rates, and a generator wrapper that obeys them.
+"""Every request to Replicate waits its turn here: one line per kind of request, paced by a :class:`Quota`.
 
-Replicate allows 600 creates and 3000 other requests a minute per account; a thousand pending resources
-must never become a thousand concurrent calls. Every request leaves through one pacer, creates through a
-second, slower one as well, and both hold at the moment a request leaves.
+Replicate limits creates (600 a minute) and every other request (3000 a minute) in separate buckets
+(docs/replicate.md#rate-limits), so creates and the rest queue in separate lines and never hold each other up;
+a configured ceiling on all requests together (``MEDIAGEN_REPLICATE_RPS``) is a :class:`SharedCeiling` the two
+lines take turns at. Each line is first come, first served: its first caller sleeps until the quota lets a
+request go, the others wait behind it, so a thousand pending resources never become a thousand concurrent
+calls, and a burst the quota allows leaves at once. What Replicate answers (accepted, 429 with ``retry_after``,
+``ratelimit-remaining``) goes back into the quota through :class:`RateLimitedGenerator`, which wraps the
+backend every worker shares; the worker sees the same errors as before and waits as told on a 429.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
+import contextlib
 import datetime as dt
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
-from mediagen.generators.base import CreateRequest, Generator, Prediction
+from mediagen.controller.quota import Quota, Spacing
+from mediagen.generators.base import RESPONSE_NOTES, CreateRequest, Generator, Prediction, ResponseNotes, ThrottledError
 
-JITTER_HEADROOM = 0.10
-"""Requests are paced this fraction below a configured limit, because the limit holds where the server counts,
-and nothing on the way keeps time: between a departure here and its arrival there are the operator's busy
-event loop, the network and the server's own. Measured with 500 predictions in flight, departures spaced at
-least 1 / (0.95 x limit) apart (checked in the unit tests) still arrived up to ~50 ms bunched: 41 requests in
-one second against 40, 9 creates against 8. Paced 10% below, 41 departures take 1.11 s and 9 creates 1.11 s,
-so it takes more than 100 ms of bunching to break a limit."""
-
-
-def paced(limit: float) -> Pacer:
-    """A pacer that keeps requests under ``limit`` a second as the server counts them, not just as sent."""
-    return Pacer(limit * (1.0 - JITTER_HEADROOM))
+Kind = Literal["create", "other"]
+KINDS: tuple[Kind, ...] = ("create", "other")
+PaceObserver = Callable[[Kind, Quota], None]
+"""Told after every answer how the quota of one kind stands now (for metrics)."""
+Waiter = Callable[[asyncio.Event, float], Awaitable[None]]
+"""Waits until the event is set or the seconds have passed, whichever comes first."""
+T = TypeVar("T")
 
 
-class Pacer:
-    """Departures at least ``1 / rate`` apart, booked in order of arrival (a calendar of future departures).
+async def wait_or_wake(event: asyncio.Event, seconds: float) -> None:
+    """The real :data:`Waiter`: sleep ``seconds``, or less when ``event`` is set (an answer changed the quota)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
 
-    A caller books the earliest free moment (:meth:`book`), sleeps until it (:meth:`leave`) and goes. Booking
-    ahead is what lets two pacers hold at once: a create books its moment on the create pacer, then the first
-    free moment after it on the request pacer, and gets that arrive meanwhile fill the free moments before it
-    instead of waiting behind it. :meth:`leave` also keeps the gap from the previous actual departure, so a
-    stalled event loop waking several callers at once still lets them go one interval apart."""
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.interval = 1.0 / rate
+class SharedCeiling:
+    """A configured ceiling on every request together; the lines take turns at it."""
+
+    def __init__(self, per_second: float) -> None:
+        self.spacing = Spacing(per_second)
+        self.turn = asyncio.Lock()
+
+
+class Lane:
+    """The line for one kind of request: :meth:`depart` waits for the quota, the answer is reported back."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        quota: Quota,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedCeiling | None = None,
+        observer: PaceObserver | None = None,
+        wait: Waiter = wait_or_wake,
+    ) -> None:
+        self.kind = kind
+        self.quota = quota
         self._clock = clock
-        self._booked: list[float] = []  # future departures, sorted
-        self._last = -math.inf  # the latest actual departure
+        self._shared = shared
+        self._observer = observer
+        self._wait = wait
+        self._line = asyncio.Lock()  # first come, first served: a new caller never overtakes a waiting one
+        self._changed = asyncio.Event()
+        self.waiting = 0
+        """Callers in the line (for tests and metrics)."""
+        self._observe()
 
-    def now(self) -> float:
-        """The pacer's clock."""
-        return self._clock()
-
-    def book(self, not_before: float = -math.inf, *, now: float | None = None) -> float:
-        """Book the earliest moment from ``now`` (and ``not_before``) at least an interval from every other one."""
-        moment = max(self._clock() if now is None else now, not_before, self._last + self.interval)
-        i = bisect.bisect_left(self._booked, moment - self.interval)
-        while i < len(self._booked) and self._booked[i] < moment + self.interval:
-            moment = max(moment, self._booked[i] + self.interval)
-            i += 1
-        self._booked.insert(i, moment)
-        return moment
-
-    def cancel(self, moment: float) -> None:
-        """Give back a booked moment that will not be used."""
-        i = bisect.bisect_left(self._booked, moment)
-        if i < len(self._booked) and self._booked[i] == moment:
-            del self._booked[i]
-
-    async def leave(self, moment: float, *also: Pacer) -> None:
-        """Wait for ``moment`` (booked here and on ``also``) and an interval since the last departure through
-        each of them, then depart through all."""
-        pacers = (self, *also)
+    async def depart(self) -> int:
+        """Wait for this request's turn and for the quota to let it go; its ticket, for the answer."""
+        self.waiting += 1
         try:
-            # A deadline to sleep until, not an event to wait for: the loop re-checks the gap that a departure
-            # which woke first may have taken.
-            while (wait := max(moment, *(p._last + p.interval for p in pacers)) - self._clock()) > 0:  # noqa: ASYNC110
-                await asyncio.sleep(wait)
+            async with self._line:
+                now = await self._until(self.quota.delay)
+                shared = self._shared
+                if shared is None:
+                    return self.quota.depart(now)
+                async with shared.turn:
+                    now = await self._until(lambda at: max(self.quota.delay(at), shared.spacing.delay(at)))
+                    shared.spacing.depart(now)
+                    return self.quota.depart(now)
         finally:
-            for pacer in pacers:
-                pacer.cancel(moment)
-        for pacer in pacers:
-            pacer._last = self._clock()
+            self.waiting -= 1
 
-    async def acquire(self) -> None:
-        """Book the earliest moment and wait for it."""
-        await self.leave(self.book())
+    async def _until(self, delay: Callable[[float], float]) -> float:
+        """Sleep until ``delay`` is 0, re-reading it whenever an answer changes the quota; the time then."""
+        while True:
+            now = self._clock()
+            seconds = delay(now)
+            if seconds <= 0:
+                return now
+            self._changed.clear()
+            await self._wait(self._changed, seconds)
+
+    def accepted(self, ticket: int, remaining: int | None) -> None:
+        """The request was answered (not 429); ``remaining`` from ``ratelimit-remaining``."""
+        self.quota.accepted(ticket, self._clock(), remaining)
+        self._heard()
+
+    def throttled(self, ticket: int, retry_after: float | None) -> None:
+        """The request was answered 429, to be retried after ``retry_after`` seconds."""
+        self.quota.throttled(ticket, self._clock(), retry_after)
+        self._heard()
+
+    def unanswered(self, ticket: int) -> None:
+        """No answer came back."""
+        self.quota.unanswered(ticket, self._clock())
+        self._heard()
+
+    def _heard(self) -> None:
+        self._observe()
+        self._changed.set()  # the first in line re-reads the quota: a hint may let it go sooner
+
+    def _observe(self) -> None:
+        if self._observer is not None:
+            self._observer(self.kind, self.quota)
+
+
+def lanes(
+    *,
+    creates_per_minute: float,
+    requests_per_minute: float,
+    create_ceiling: float | None = None,
+    request_ceiling: float | None = None,
+    observer: PaceObserver | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wait: Waiter = wait_or_wake,
+) -> tuple[Lane, Lane]:
+    """The create line and the line for everything else, from the account's allowances and the ceilings."""
+    shared = SharedCeiling(request_ceiling) if request_ceiling is not None else None
+    now = clock()
+    creates = Quota(creates_per_minute, now=now, ceiling=create_ceiling)
+    others = Quota(requests_per_minute, now=now)
+    return (
+        Lane("create", creates, clock=clock, shared=shared, observer=observer, wait=wait),
+        Lane("other", others, clock=clock, shared=shared, observer=observer, wait=wait),
+    )
 
 
 class RateLimitedGenerator:
-    """Wraps a :class:`Generator` so every call waits for the operator-wide rate limits."""
+    """Wraps a :class:`Generator` so every call waits in its line and its answer informs the pace."""
 
-    def __init__(self, inner: Generator, requests: Pacer, creates: Pacer) -> None:
+    def __init__(self, inner: Generator, creates: Lane, others: Lane) -> None:
         self._inner = inner
-        self._requests = requests
-        self._creates = creates
+        self.creates = creates
+        self.others = others
         self.name = inner.name
 
     async def create(self, request: CreateRequest) -> Prediction:
-        # One moment free on both calendars. (Taking a request token first and then waiting for the create
-        # pacer sent creates out right next to gets; queueing for each pacer in turn let creates bunch, 11 in a
-        # second against 8.)
-        moment, now = -math.inf, self._requests.now()
-        while True:  # each round only moves later, and both calendars have free moments further on
-            create_moment = self._creates.book(not_before=moment, now=now)
-            moment = self._requests.book(not_before=create_moment, now=now)
-            if moment == create_moment:
-                break
-            self._creates.cancel(create_moment)
-            self._requests.cancel(moment)
-        await self._requests.leave(moment, self._creates)
-        return await self._inner.create(request)
+        return await self._send(self.creates, lambda: self._inner.create(request))
 
     async def get(self, prediction_id: str) -> Prediction:
-        await self._requests.acquire()
-        return await self._inner.get(prediction_id)
+        return await self._send(self.others, lambda: self._inner.get(prediction_id))
 
     async def cancel(self, prediction_id: str) -> Prediction:
-        await self._requests.acquire()
-        return await self._inner.cancel(prediction_id)
+        return await self._send(self.others, lambda: self._inner.cancel(prediction_id))
 
     async def find(self, correlation: str, created_after: dt.datetime) -> Prediction | None:
-        await self._requests.acquire()
-        return await self._inner.find(correlation, created_after)
+        return await self._send(self.others, lambda: self._inner.find(correlation, created_after))
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+    async def _send(self, lane: Lane, call: Callable[[], Awaitable[T]]) -> T:
+        ticket = await lane.depart()
+        notes = ResponseNotes()
+        token = RESPONSE_NOTES.set(notes)
+        try:
+            result = await call()
+        except ThrottledError as err:
+            lane.throttled(ticket, err.retry_after)
+            raise
+        except BaseException:
+            if notes.status is not None and notes.status < 500:  # refused, but counted against the bucket
+                lane.accepted(ticket, notes.remaining)
+            else:
+                lane.unanswered(ticket)
+            raise
+        finally:
+            RESPONSE_NOTES.reset(token)
+        lane.accepted(ticket, notes.remaining)
+        return result

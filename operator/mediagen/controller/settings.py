@@ -108,18 +108,32 @@ class Settings(BaseSettings):
     max_inflight: int = Field(
         default=200, ge=1, alias="MEDIAGEN_MAX_INFLIGHT", description="Predictions running at once."
     )
-    replicate_requests_per_second: float = Field(
-        default=40.0,
+    replicate_creates_per_minute: float = Field(
+        default=600.0,
+        gt=0,
+        alias="MEDIAGEN_REPLICATE_CREATES_PER_MINUTE",
+        description="The account's allowance of prediction creates a minute (Replicate: 600). The create pace "
+        "starts at it and never exceeds it; bursts are used while Replicate accepts them, and a 429 slows it.",
+    )
+    replicate_requests_per_minute: float = Field(
+        default=3000.0,
+        gt=0,
+        alias="MEDIAGEN_REPLICATE_REQUESTS_PER_MINUTE",
+        description="The account's allowance of every other request a minute (Replicate: 3000), paced the same way.",
+    )
+    replicate_requests_per_second: float | None = Field(
+        default=None,
         gt=0,
         alias="MEDIAGEN_REPLICATE_RPS",
-        description="Ceiling on all Replicate API requests in any one second, as Replicate counts them (it "
-        "allows 3000/min); the operator paces 10% below it.",
+        description="Optional ceiling on all Replicate API requests (creates included) in any one second, as "
+        "Replicate counts them; requests are spaced for 10% below it. Unset: only the allowances bound them.",
     )
-    replicate_creates_per_second: float = Field(
-        default=8.0,
+    replicate_creates_per_second: float | None = Field(
+        default=None,
         gt=0,
         alias="MEDIAGEN_REPLICATE_CREATE_RPS",
-        description="Ceiling on prediction creates in any one second (Replicate allows 600/min); paced 10% below.",
+        description="Optional ceiling on prediction creates in any one second; spaced for 10% below it. Unset: "
+        "only the allowance bounds them.",
     )
     max_concurrent_transfers: int = Field(
         default=4, ge=1, alias="MEDIAGEN_MAX_TRANSFERS", description="Output copies running at once."

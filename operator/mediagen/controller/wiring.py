@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import httpx
 
 from mediagen.controller.metrics import Metrics
-from mediagen.controller.request_pacing import RateLimitedGenerator, paced
+from mediagen.controller.quota import Quota
+from mediagen.controller.request_pacing import Kind, RateLimitedGenerator, lanes
 from mediagen.controller.settings import DEFAULT_WEBHOOK_URL, Settings
 from mediagen.controller.webhook_receiver import InvalidSecret, signing_key
 from mediagen.controller.worker_deps import WorkerDeps
@@ -108,11 +109,7 @@ async def build_runtime(
     api_client = await asyncio.to_thread(load_api_client, kubeconfig)
     backend = build_generator(settings, metrics)
     webhooks = await webhook_config(settings, backend)
-    generator = RateLimitedGenerator(
-        fence(backend) if fence else backend,
-        requests=paced(settings.replicate_requests_per_second),
-        creates=paced(settings.replicate_creates_per_second),
-    )
+    generator = paced_generator(settings, fence(backend) if fence else backend, metrics)
     http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
     token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else None
     downloader = Downloader(
@@ -138,6 +135,22 @@ async def build_runtime(
         metrics=metrics,
     )
     return Runtime(deps=deps, http=http, kube=kube, webhooks=webhooks)
+
+
+def paced_generator(settings: Settings, backend: Generator, metrics: Metrics) -> RateLimitedGenerator:
+    """``backend`` behind the operator-wide request pacer, its pace and burst estimate reported as metrics."""
+
+    def observe(kind: Kind, quota: Quota) -> None:
+        metrics.pace(kind, quota.pace, quota.burst)
+
+    creates, others = lanes(
+        creates_per_minute=settings.replicate_creates_per_minute,
+        requests_per_minute=settings.replicate_requests_per_minute,
+        create_ceiling=settings.replicate_creates_per_second,
+        request_ceiling=settings.replicate_requests_per_second,
+        observer=observe,
+    )
+    return RateLimitedGenerator(backend, creates, others)
 
 
 URL_REFRESH_FRACTION = 0.25

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +60,22 @@ class Prediction:
     def terminal(self) -> bool:
         """True once the prediction can no longer change."""
         return self.status in TERMINAL_STATUSES
+
+
+@dataclass
+class ResponseNotes:
+    """What a backend's answer said beside its body, for whoever paces the requests (see :data:`RESPONSE_NOTES`)."""
+
+    status: int | None = None
+    """The HTTP status of the answer; None when none came back."""
+    remaining: int | None = None
+    """Replicate's ``ratelimit-remaining``: requests its bucket held after this one, when the answer said."""
+
+
+RESPONSE_NOTES: ContextVar[ResponseNotes | None] = ContextVar("mediagen_response_notes", default=None)
+"""Set by a caller around one backend call to hear about the answer; a backend that knows fills it in. A context
+variable rather than a return value: the :class:`Generator` interface stays about predictions, and only the
+request pacer (which wraps every call) listens."""
 
 
 class GeneratorError(Exception):

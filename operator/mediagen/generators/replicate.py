@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import httpx
 
 from mediagen.generators.base import (
+    RESPONSE_NOTES,
     TERMINAL_STATUSES,
     CreateRequest,
     PermanentError,
@@ -210,6 +211,8 @@ class ReplicateGenerator:
                 self._observe(operation, "error", started)
                 raise self._redacted(error_for_transport(exc, operation)) from None
             self._observe(operation, str(response.status_code), started)
+        if (notes := RESPONSE_NOTES.get()) is not None:
+            notes.status, notes.remaining = response.status_code, ratelimit_remaining(response.headers)
         if not response.is_success:
             raise self._redacted(error_for_response(response, operation))
         try:
@@ -239,6 +242,12 @@ def marker_of(webhook: Any) -> str | None:
         return None
     values = [v for k, v in parse_qsl(urlsplit(webhook).query, keep_blank_values=True) if k == CORRELATION_PARAM]
     return values[-1] if values else None
+
+
+def ratelimit_remaining(headers: httpx.Headers) -> int | None:
+    """Replicate's ``ratelimit-remaining`` header as a count, or None when absent or not a whole number ≥ 0."""
+    value = headers.get("ratelimit-remaining", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _route(request: CreateRequest) -> tuple[str, dict[str, Any]]:

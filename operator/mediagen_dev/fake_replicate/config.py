@@ -26,5 +26,7 @@ class FakeConfig:
     """Query parameter of the webhook URL that :attr:`FakeReplicate.creates_by_marker` counts by."""
     default_webhook_events: tuple[str, ...] = ("output", "completed")
     """Events delivered when a create sets ``webhook`` without ``webhook_events_filter`` (docs default)."""
+    ratelimit_headers: bool = True
+    """Send ``ratelimit-remaining`` and ``ratelimit-reset`` (Replicate does); off to see a client cope without."""
     valid_tokens: frozenset[str] = frozenset({"r8_fake_token"})
     """Tokens accepted as ``Bearer``/``Token``; any other value gets 401."""

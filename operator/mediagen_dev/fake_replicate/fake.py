@@ -325,6 +325,8 @@ class FakeReplicate:
         if api and (throttled := self._take_token(creates)) is not None:
             await _canned_response(throttled, self._ratelimit_headers(creates))(scope, receive, send)
             return
+        if api:
+            extra = self._ratelimit_headers(creates)  # what is left after this one, as Replicate counts down
         response = await routes.handle(self, route.name, request, params)
         if fault is not None and fault.hold > 0:
             await asyncio.sleep(fault.hold)
@@ -355,6 +357,8 @@ class FakeReplicate:
         return None if wait is None else problems.throttled(wait)
 
     def _ratelimit_headers(self, creates: bool) -> dict[str, str]:
+        if not self.config.ratelimit_headers:
+            return {}
         with self.lock:
             bucket = self._buckets.get(creates)
             remaining = (599 if creates else 2999) if bucket is None else bucket.remaining(self.clock())

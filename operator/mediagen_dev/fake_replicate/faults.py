@@ -150,13 +150,25 @@ class TokenBucket:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Token-bucket limits; ``None`` disables a class. Replicate: 600/min creates, 3000/min others;
-    low-credit accounts ``RateLimits.low_credit()`` (6/min, burst 1)."""
+    """Token-bucket limits; ``None`` disables a class. Replicate: 600/min creates, 3000/min others, "short bursts"
+    of unstated size: by default a whole minute's allowance (the bucket counting down from 599 is what Replicate's
+    ``ratelimit-remaining`` shows), :meth:`one_second_bursts` the other reading. Low-credit accounts:
+    :meth:`low_credit` (6/min, burst 1)."""
 
     creates_per_minute: float | None = 600.0
     creates_burst: float | None = None
     others_per_minute: float | None = 3000.0
     others_burst: float | None = None
+
+    @classmethod
+    def one_second_bursts(cls) -> RateLimits:
+        """The documented limits with bursts of one second's allowance: 10 creates, 50 other requests."""
+        return cls(creates_burst=10.0, others_burst=50.0)
+
+    @classmethod
+    def one_minute_bursts(cls) -> RateLimits:
+        """The documented limits with bursts of a whole minute's allowance: 600 creates, 3000 other requests."""
+        return cls(creates_burst=600.0, others_burst=3000.0)
 
     @classmethod
     def low_credit(cls) -> RateLimits:
