@@ -336,6 +336,58 @@ async def test_ratelimit_headers(http: httpx.AsyncClient, fake: FakeReplicate, c
     assert listed.headers["ratelimit-reset"] == "1"
 
 
+async def test_ratelimit_remaining_counts_down_after_each_request_like_replicate(
+    http: httpx.AsyncClient, fake: FakeReplicate, clock: ManualClock
+) -> None:
+    fake.set_rate_limits(RateLimits.one_minute_bursts())
+    created = [await http.post("/v1/models/acme/flux/predictions", json={"input": {}}) for _ in range(4)]
+    assert [r.headers["ratelimit-remaining"] for r in created] == ["599", "598", "597", "596"]
+    assert (await http.get("/v1/predictions")).headers["ratelimit-remaining"] == "2999"  # a bucket of its own
+    clock.advance(0.25)  # 10 a second refill: back to 598 and a half
+    again = await http.post("/v1/models/acme/flux/predictions", json={"input": {}})
+    assert again.headers["ratelimit-remaining"] == "597"
+
+
+@pytest.mark.parametrize(
+    ("limits", "burst"),
+    [(RateLimits.one_second_bursts(), 10), (RateLimits.one_minute_bursts(), 600)],
+    ids=["one-second", "one-minute"],
+)
+async def test_both_readings_of_the_burst(
+    http: httpx.AsyncClient, fake: FakeReplicate, clock: ManualClock, limits: RateLimits, burst: int
+) -> None:
+    fake.set_rate_limits(limits)
+
+    async def creates(count: int) -> list[int]:
+        return [
+            (await http.post("/v1/models/acme/flux/predictions", json={"input": {}})).status_code for _ in range(count)
+        ]
+
+    assert await creates(burst + 1) == [201] * burst + [429]
+    refused = await http.post("/v1/models/acme/flux/predictions", json={"input": {}})
+    assert refused.json()["retry_after"] == 1 and refused.headers["retry-after"] == "1"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    clock.advance(0.25)  # 10 a second: two more
+    assert await creates(3) == [201, 201, 429]
+    assert (await http.get("/v1/predictions")).headers["ratelimit-remaining"] == str(burst * 5 - 1)
+
+
+async def test_other_requests_have_a_bucket_of_their_own(
+    http: httpx.AsyncClient, fake: FakeReplicate, clock: ManualClock
+) -> None:
+    fake.set_rate_limits(RateLimits.one_second_bursts())
+    assert [(await http.get("/v1/predictions")).status_code for _ in range(51)] == [200] * 50 + [429]
+    assert (await http.post("/v1/models/acme/flux/predictions", json={"input": {}})).status_code == 201
+    clock.advance(0.11)  # 50 a second: five more
+    assert [(await http.get("/v1/predictions")).status_code for _ in range(6)] == [200] * 5 + [429]
+
+
+async def test_ratelimit_headers_can_be_left_out(http: httpx.AsyncClient, fake: FakeReplicate) -> None:
+    fake.config.ratelimit_headers = False
+    created = await http.post("/v1/models/acme/flux/predictions", json={"input": {}})
+    assert "ratelimit-remaining" not in created.headers and "ratelimit-reset" not in created.headers
+
+
 async def test_token_bucket_low_credit(http: httpx.AsyncClient, fake: FakeReplicate, clock: ManualClock) -> None:
     fake.set_rate_limits(RateLimits.low_credit())
     assert (await http.post("/v1/models/acme/flux/predictions", json={"input": {}})).status_code == 201

@@ -48,6 +48,14 @@ class Scale:
     """Maximum-size finished generations in the namespace of :mod:`.maxobjects`."""
     aggregated_requests: int
     """``POST generate`` requests of each kind (standalone, aggregated) in :mod:`.aggregated`."""
+    makespan_count: int
+    """Generations submitted at once by :mod:`.makespan`."""
+    makespan_model_seconds: float
+    """How long each of them runs on the (fake) Replicate."""
+    makespan_variants: bool
+    """Also measure the makespan with completion webhooks and with Replicate's limits off (not at smoke scale)."""
+    sustained_count: int
+    """Generations submitted at once by :mod:`.sustained`: far more than a minute's allowance."""
 
 
 FULL = Scale(
@@ -70,6 +78,10 @@ FULL = Scale(
     settle_seconds=2.0,
     max_objects_count=2000,
     aggregated_requests=200,
+    makespan_count=200,
+    makespan_model_seconds=10.0,
+    makespan_variants=True,
+    sustained_count=2000,
 )
 SMOKE = Scale(
     name="smoke",
@@ -91,5 +103,9 @@ SMOKE = Scale(
     settle_seconds=0.5,
     max_objects_count=30,
     aggregated_requests=10,
+    makespan_count=20,
+    makespan_model_seconds=2.0,
+    makespan_variants=False,
+    sustained_count=40,
 )
 SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mediagen_dev.bench.stats import summary
 from mediagen_dev.fake_replicate import FakeReplicate, FakeReplicateServer, RateLimits
@@ -25,13 +25,15 @@ from mediagen_dev.fake_replicate.webhooks import Delivery, WebhookSender, _Progr
 
 @dataclass(frozen=True)
 class Timed:
-    """One request: when it arrived and when its response was fully sent (Unix seconds), route and path."""
+    """One request: when it arrived and when its response was fully sent (Unix seconds), route and path, and
+    the status it was answered with (0: none)."""
 
     start: float
     end: float
     name: str
     method: str
     path: str
+    status: int = 0
 
     @property
     def api(self) -> bool:
@@ -61,11 +63,19 @@ class TimedFake(FakeReplicate):
             await super().__call__(scope, receive, send)
             return
         start = time.time()
+        status = 0
+
+        async def noting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, noting_send)
         finally:
             method, path = scope["method"], scope["path"]
-            self.timings.append(Timed(start, time.time(), route_name(method, path), method, path))
+            self.timings.append(Timed(start, time.time(), route_name(method, path), method, path, status))
 
     def service_ms(self, since: float = 0.0) -> dict[str, float | int]:
         """How long the fake took to answer API requests that arrived after ``since`` (ms; p50/p95/p99):
@@ -90,6 +100,11 @@ class TimedFake(FakeReplicate):
             elif t.name == "file" and f"/files/{token}/" in t.path:
                 counts["file"] += 1
         return counts
+
+
+UNLIMITED_ENV = {"MEDIAGEN_REPLICATE_CREATES_PER_MINUTE": "60000", "MEDIAGEN_REPLICATE_REQUESTS_PER_MINUTE": "60000"}
+"""Operator settings that take Replicate's allowances out of the way (1000 requests a second of each kind), for
+benchmarks that measure the operator, not the quota, against a fake that enforces no limits."""
 
 
 class FakeService:

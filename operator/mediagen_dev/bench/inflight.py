@@ -2,12 +2,14 @@
 
 Two operator processes, one after the other, on the same ``N`` resources:
 
-1. *ramp*: an operator with the rate limits raised (100 creates/s) creates all ``N`` predictions (at the
-   default 8 creates/s that alone would take ``N / 8`` seconds); its peak RSS is recorded too;
-2. *steady*: it is stopped and an operator with production defaults (40 requests/s) takes over, as after a
-   restart; ``MEDIAGEN_MAX_INFLIGHT=N`` so every prediction holds a slot. After a warm-up (it lists the
-   resources and polls every prediction once, which takes ``N / 40`` s) its RSS and the CPU it uses over a
-   window are measured. The predictions are quiet (no logs) and last far longer than the run.
+1. *ramp*: an operator with Replicate's limits out of the way (the fake enforces none; 100 creates/s)
+   creates all ``N`` predictions (at Replicate's 10 creates/s that alone would take ``N / 10`` seconds); its
+   peak RSS is recorded too;
+2. *steady*: it is stopped and an operator with production defaults takes over, as after a restart, while the
+   fake enforces Replicate's documented limits (3000 requests a minute, bursts of a minute's worth);
+   ``MEDIAGEN_MAX_INFLIGHT=N`` so every prediction holds a slot. After a warm-up (it lists the resources and
+   polls every prediction once) its RSS and the CPU it uses over a window are measured. The predictions are
+   quiet (no logs) and last far longer than the run.
 
 RSS is ``VmRSS`` (sampled each second; the peak ``VmHWM`` too); CPU is (utime + stime) / wall time over the
 window, in cores.
@@ -23,10 +25,10 @@ from mediagen_dev.bench.bench_stack import Stack
 from mediagen_dev.bench.config import Scale
 from mediagen_dev.bench.fake import FakeService
 from mediagen_dev.bench.proc import CpuMeter, RssSampler, peak_rss_mib, rss_mib
+from mediagen_dev.fake_replicate import RateLimits
 
-RAMP_ENV = {"MEDIAGEN_REPLICATE_RPS": "200", "MEDIAGEN_REPLICATE_CREATE_RPS": "100"}
-"""Fast, but not so fast that more than the Replicate client's 100 pooled connections are wanted at once: past
-that, requests wait for a connection, time out after 10 s (PoolTimeout) and count as failed creates."""
+RAMP_ENV = {"MEDIAGEN_REPLICATE_CREATES_PER_MINUTE": "6000", "MEDIAGEN_REPLICATE_REQUESTS_PER_MINUTE": "12000"}
+"""100 creates and 200 other requests a second: fast, and the fake answers all of them."""
 
 
 def run(stack: Stack, scale: Scale) -> dict[str, Any]:
@@ -47,6 +49,7 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
             ramp_seconds = time.monotonic() - began
             ramp_rss, ramp_peak = rss_mib(ramp.pid), peak_rss_mib(ramp.pid)
         polled_before = len(service.fake.timings)
+        service.fake.set_rate_limits(RateLimits())
         with stack.operator(namespace, service.base_url, "inflight-steady", slots) as steady:
             assert steady.pid is not None
             time.sleep(scale.inflight_warmup_seconds)

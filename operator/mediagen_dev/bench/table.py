@@ -68,6 +68,53 @@ def _rate(r: dict[str, Any]) -> Row:
     )
 
 
+def _makespan_cell(name: str, m: dict[str, Any]) -> str:
+    hooks = m.get("webhooks")
+    told = f", webhooks {hooks['makespan_s']:.1f} s" if hooks else ""
+    return f"{name}: **{m['makespan_s']:.1f} s** (ideal {m['ideal_s']:.1f}, x{m['ratio_to_ideal']:.2f}{told})"
+
+
+def _makespan(r: dict[str, Any]) -> Row:
+    m = r["makespan"]
+    readings = [(label, m[key]) for key, label in (("burst_10", "burst 10"), ("burst_600", "burst 600")) if key in m]
+    runs = [run for _, run in readings] + [run["webhooks"] for _, run in readings if "webhooks" in run]
+    creates = sum(run["creates"] for run in runs)
+    throttled = sum(run["creates_429"] for run in runs)
+    count = readings[0][1]["generations"]
+    floor = f"; no limits {m['unlimited']['makespan_s']:.1f} s" if "unlimited" in m else ""
+    met = all(
+        run["ratio_to_ideal"] <= 1.3
+        and run["failed"] == 0
+        and run["duplicate_predictions"] == 0
+        and run["creates_429"] <= 0.05 * run["creates"]
+        and run["max_requests_in_flight_per_prediction"] <= 1
+        for _, run in readings
+    )
+    return (
+        f"Makespan, {count} x {readings[0][1]['model_seconds']:g} s submitted at once, Replicate's documented "
+        "limits (bursts of 10 or 600 creates), production defaults (polling)",
+        " · ".join(_makespan_cell(label, run) for label, run in readings)
+        + f"{floor}; creates 429: {throttled} of {creates}; others 429: {sum(run['others_429'] for run in runs)}; "
+        f"failed {sum(run['failed'] for run in runs)}; second predictions "
+        f"{sum(run['duplicate_predictions'] for run in runs)}",
+        "≤ 1.3 x ideal; 429 ≤ 5 % of creates; none failed or paid twice",
+        _verdict(met),
+    )
+
+
+def _sustained(r: dict[str, Any]) -> Row:
+    s = r["sustained"]
+    rate, ratio = s["steady_creates_per_minute"], s["steady_ratio_to_documented"]
+    return (
+        f"Sustained overload: {s['generations']} at once (bursts of 10): creates a minute as Replicate counted them "
+        "(steady · busiest 60 s); 429s; failed",
+        f"**{rate:g}**/min (x{ratio:.3f}) · {s['busiest_60s_creates']}; creates {s['creates_429']} of "
+        f"{s['creates']}, others {s['others_429']}; failed {s['failed']}",
+        "600/min ± 5 %; none failed",
+        _verdict(abs(ratio - 1) <= 0.05 and s["failed"] == 0),
+    )
+
+
 def _percentiles(by_concurrency: dict[str, Any]) -> str:
     return " · ".join(f"{c}: {_fmt(v['p50'])}/{_fmt(v['p95'])}/{_fmt(v['p99'])}" for c, v in _numeric(by_concurrency))
 
@@ -205,6 +252,8 @@ ROWS: tuple[Callable[[dict[str, Any]], Row], ...] = (
     _writes,
     _requests,
     _rate,
+    _makespan,
+    _sustained,
     _webhook_requests,
     _overhead,
     _overhead_polling,
