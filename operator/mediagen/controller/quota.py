@@ -20,6 +20,7 @@ the refill rate) and lets a request go whenever the estimate says one is left:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 MAX_PAUSE_SECONDS = 600.0
 """The longest a 429's ``retry_after`` holds requests back: a server-told wait is clamped, never trusted blindly."""
@@ -45,6 +46,18 @@ CEILING_HEADROOM = 0.10
 for 10 % under it. (Measured with 500 predictions in flight, departures spaced 1 / (0.95 x limit) apart still
 arrived up to ~50 ms bunched: 41 requests in one second against 40; at 10 % it takes 100 ms of bunching.)"""
 _EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class _Departure:
+    """One request on its way: its ticket and when it left, what the estimate held then (before it), the sum of
+    corrections so far, and how many others were on the way."""
+
+    ticket: int
+    at: float
+    tokens: float
+    corrected: float
+    ahead: int
 
 
 class Spacing:
@@ -91,8 +104,8 @@ class Quota:
         self._tokens = self._capacity
         self._updated = now
         self._sent = 0
-        # Tickets not answered yet: what the estimate held when each left, and how many were on the way then.
-        self._out: dict[int, tuple[float, int]] = {}
+        self._out: dict[int, _Departure] = {}  # tickets not answered yet
+        self._corrected = 0.0  # every correction answers have made to the estimate, summed
         self._decreased = 0  # the pace was last cut when this many had been sent
         self._probing = True  # slow start: no 429 and no hint yet
         self._trust_hints = True
@@ -156,7 +169,7 @@ class Quota:
         if self.delay(now) > 0:
             raise ValueError("a request may not leave before its quota allows")
         self._sent += 1
-        self._out[self._sent] = (self._tokens, len(self._out))
+        self._out[self._sent] = _Departure(self._sent, now, self._tokens, self._corrected, len(self._out))
         self._tokens -= 1.0
         if self._spacing is not None:
             self._spacing.depart(now)
@@ -165,43 +178,45 @@ class Quota:
     def accepted(self, ticket: int, now: float, remaining: int | None = None) -> None:
         """Replicate answered the request (anything but a 429). ``remaining`` is its ``ratelimit-remaining``.
 
-        The header is a hint: it says how many requests the bucket held after this one. Answers overtake each
-        other, so it bounds the estimate both ways: requests still on the way may be counted after this one (at
-        most ``remaining`` less those are left), and any request on the way when this one left, or sent since,
-        may have been (at least ``remaining`` less all of those are). The first answer with the header replaces
-        slow start. Once the header has been contradicted by 429s, it can only lower the estimate."""
-        _, before = self._answer(ticket)
+        The header is a hint: the bucket as Replicate counted this request, compared with what the estimate held
+        when the request left (less the request itself, plus any correction since). The difference is what the
+        estimate missed, give or take what happened on the way: the bucket refilled for part of the time between
+        departure and answer, requests on the way ahead of this one may not have been counted yet, and requests
+        sent after it may have been counted first. The estimate moves only by what the difference is certain to
+        be whichever of those happened; in a steady flow nothing is certain and it keeps its own pace, while a
+        burst far larger than believed (or another client spending the same allowance) shows at once. The first
+        answer with the header ends slow start. Once the header has been contradicted by 429s, it can only lower
+        the estimate.
+        """
+        departure = self._answer(ticket)
         self._refill(now)
         if ticket > self._decreased:
             self._increase()
         if remaining is not None and remaining >= 0:
-            at_most = float(remaining - len(self._out))
             if self._trust_hints:
-                at_least = float(remaining - before - (self._sent - ticket))
                 self._capacity = min(self.per_minute, max(self._capacity, remaining + 1.0))
-                self._tokens = min(self._capacity, max(at_least, min(self._tokens, at_most)))
                 self._probing, self._hinted = False, True
-            else:
-                self._tokens = min(self._tokens, at_most)
+            self._correct(departure, now, float(remaining), departure.tokens - 1.0, raise_=self._trust_hints)
         elif self._probing:
             self._capacity = min(self.per_minute, self._capacity + 1.0)
-            self._tokens = min(self._capacity, self._tokens + 1.0)
+            self._adjust(1.0)
             self._probing = self._capacity < self.per_minute
 
     def throttled(self, ticket: int, now: float, retry_after: float | None) -> None:
         """Replicate answered 429: pause for ``retry_after`` (clamped), empty the bucket, cut the pace."""
-        believed, _ = self._answer(ticket)
+        departure = self._answer(ticket)
         self._refill(now)
         self.throttled_count += 1
         wait = DEFAULT_PAUSE_SECONDS if retry_after is None else min(MAX_PAUSE_SECONDS, max(0.0, retry_after))
         self.paused_until = max(self.paused_until, now + wait)
-        if self._hinted and self._trust_hints and believed >= 1.0 + self._reserve() + self.pace:
+        if self._hinted and self._trust_hints and departure.tokens >= 1.0 + self._reserve() + self.pace:
             self._strikes += 1
             if self._strikes >= HINT_STRIKES:
                 self._trust_hints = False
                 self._capacity = min(self._capacity, self._initial_capacity)
-        # Empty when this one arrived; those still on the way may take whatever refills meanwhile.
-        self._tokens = min(self._tokens, -float(len(self._out)))
+        # Not counted: its token comes back; and the bucket held less than one when it arrived.
+        self._adjust(1.0)
+        self._correct(departure, now, 1.0, departure.tokens, raise_=False)
         if ticket > self._decreased:  # sent at the pace now known to be too fast: one cut per round
             self._decreased = self._sent
             if self._probing:
@@ -215,13 +230,36 @@ class Quota:
         self._answer(ticket)
         self._refill(now)
 
+    def _correct(self, departure: _Departure, now: float, seen: float, believed: float, *, raise_: bool) -> None:
+        """Correct the estimate by what it certainly missed: ``seen`` is the bucket as Replicate counted this
+        request, ``believed`` what the estimate held for it when it left."""
+        missed = seen - (believed + self._corrected - departure.corrected)
+        # The most it missed: Replicate counted it the moment it left (nothing refilled on the way), and counted
+        # every request sent since before it (which the estimate had not taken off yet when it left).
+        most = missed + (self._sent - departure.ticket)
+        # The least: counted just now (a whole refill on the way at the documented rate), with every request that
+        # was on the way ahead of it still uncounted (which the estimate had already taken off).
+        least = missed - self.limit * max(0.0, now - departure.at) - departure.ahead
+        if raise_ and least > 0:
+            correction = least
+        elif most < 0:
+            correction = most
+        else:
+            return
+        self._adjust(correction)
+
+    def _adjust(self, tokens: float) -> None:
+        """Change the estimate other than by refill and departures, keeping count of it."""
+        before = self._tokens
+        self._tokens = min(self._capacity, self._tokens + tokens)
+        self._corrected += self._tokens - before
+
     def _increase(self) -> None:
         if self._rate < self._top:
             self._rate = min(self._top, self._rate + min(INCREASE * self.limit, self._rate / 4.0))
 
-    def _answer(self, ticket: int) -> tuple[float, int]:
-        """Close ``ticket``: what the estimate held when it left and how many others were on the way then.
-        Raises ValueError for a ticket that is not waiting for an answer."""
+    def _answer(self, ticket: int) -> _Departure:
+        """Close ``ticket``; raises ValueError for a ticket that is not waiting for an answer."""
         try:
             return self._out.pop(ticket)
         except KeyError:

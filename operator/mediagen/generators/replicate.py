@@ -45,7 +45,8 @@ WEBHOOK_EVENTS = ("completed",)
 MAX_FIND_PAGES = 20
 MAX_CONNECTIONS = 32
 """Requests to Replicate in flight at once (and connections kept open); the rest wait their turn. At Replicate's
-usual 0.2-1 s per request that is 30-160 requests a second, above the 40/s the rate limit lets through."""
+usual 0.2-1 s per request that is 30-160 requests a second, above the 60 a second its limits allow once a burst
+is spent (10 creates, 50 others); a burst the request pacer lets go waits here for connections."""
 
 RequestObserver = Callable[[Operation, str, float], None]
 """Told about every request: the endpoint (``create``, ``get``, ``cancel``, ``list``), the HTTP status code as a

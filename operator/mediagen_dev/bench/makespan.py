@@ -177,10 +177,11 @@ def _polls(fake: TimedFake) -> dict[str, Any]:
             prediction_id = t.path.rstrip("/").split("/")[3]
             starts[prediction_id].append(t.start)
             spans[prediction_id].append((t.start, t.end))
-    return {"starts": starts, "overlap": {pid: _max_overlap(s) for pid, s in spans.items()}}
+    return {"starts": starts, "overlap": {pid: max_overlap(s) for pid, s in spans.items()}}
 
 
-def _max_overlap(spans: list[tuple[float, float]]) -> int:
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The most of ``spans`` (start, end) covering one instant."""
     edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
     best = current = 0
     for _, step in edges:

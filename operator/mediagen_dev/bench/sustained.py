@@ -9,14 +9,15 @@ share the 3000-a-minute bucket with nothing but themselves and the creates wait 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
-from mediagen_dev.bench import drive, makespan
+from mediagen_dev.bench import audit, drive, makespan
 from mediagen_dev.bench.bench_stack import Stack
 from mediagen_dev.bench.config import Scale
-from mediagen_dev.bench.fake import FakeService
-from mediagen_dev.bench.stats import busiest_window
+from mediagen_dev.bench.fake import FakeService, TimedFake
+from mediagen_dev.bench.stats import busiest_window, summary
 from mediagen_dev.controlplane.ports import free_ports
 from mediagen_dev.fake_replicate import ModelScript, RateLimits
 
@@ -42,11 +43,12 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
             pacer = makespan.pacer_metrics(metrics_port)
         timings = list(fake.timings)
         per_uid = Counter(marker.rpartition(".")[0] for marker in fake.creates_by_marker if marker)
+        items = drive.list_raw(stack.custom, namespace)
+        spans = _spans(stack, fake, items)
     accepted = sorted(t.start for t in timings if t.name == "create" and 200 <= t.status < 300)
     creates = [t for t in timings if t.name == "create"]
     steady = [t for t in accepted if accepted[0] + EDGE_SECONDS <= t <= accepted[-1] - EDGE_SECONDS]
     steady_rate = (len(steady) - 1) / (steady[-1] - steady[0]) * 60 if len(steady) > 1 else None
-    items = drive.list_raw(stack.custom, namespace)
     reasons = Counter((i.get("status") or {}).get("reason") for i in items if _phase(i) != "Succeeded")
     return {
         "sustained": {
@@ -65,7 +67,35 @@ def run(stack: Stack, scale: Scale) -> dict[str, Any]:
             "steady_ratio_to_documented": round(steady_rate / DOCUMENTED_PER_MINUTE, 3) if steady_rate else None,
             "creates_seconds": round(accepted[-1] - accepted[0], 1) if accepted else 0.0,
             "pacer": pacer,
+            **spans,
         }
+    }
+
+
+def _spans(stack: Stack, fake: TimedFake, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a generation's time goes while it holds one of the ``MEDIAGEN_MAX_INFLIGHT`` slots: from its
+    pending marker to its prediction's create (waiting for the create pace), from the model's end to the final
+    status (noticing it and copying the output), and how many held a slot at once."""
+    namespace = items[0]["metadata"]["namespace"] if items else ""
+    written = audit.by_object(audit.writes(stack.plane, namespace))
+    waits, tails, held = [], [], []
+    for item in items:
+        writes = written.get(item["metadata"]["name"], [])
+        marked = next((w.completed for w in writes if w.kind == "patch" and w.ok), None)
+        done = audit.last_status_write(writes)
+        if marked is None or done is None:
+            continue
+        held.append((marked, done))
+        prediction = fake.predictions.get(((item.get("status") or {}).get("prediction") or {}).get("id", ""))
+        if prediction is not None:
+            waits.append(prediction.created - marked)
+            ended = prediction.timeline(math.inf, fake.config).ended or prediction.created
+            tails.append(done - ended)
+    return {
+        "create_wait_s": summary(waits, 2),
+        "after_model_s": summary(tails, 2),
+        "slot_held_s": summary([b - a for a, b in held], 2),
+        "max_slots_held": makespan.max_overlap(held),
     }
 
 
