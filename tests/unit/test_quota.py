@@ -107,7 +107,7 @@ def test_ratelimit_remaining_lowers_an_estimate_that_was_too_high() -> None:
     assert quota.tokens(now) <= len(tickets)  # every one sent after it may have been counted first, no more
     for ticket in tickets[1:]:
         quota.accepted(ticket, now, remaining=0)
-    assert quota.tokens(now) == 0
+    assert quota.tokens(now) <= 1  # less than one more than the header said
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -293,7 +293,7 @@ def test_hints_contradicted_by_429s_can_only_lower_the_estimate() -> None:
     quota.accepted(quota.depart(2000.0), 2000.0, remaining=500)
     assert quota.tokens(2000.0) == 9  # not raised
     quota.accepted(quota.depart(2000.0), 2000.0, remaining=0)  # lowering still works
-    assert quota.tokens(2000.0) == 0
+    assert quota.tokens(2000.0) <= 1
 
 
 def test_a_429_from_bunching_is_not_held_against_the_hints() -> None:

@@ -196,7 +196,9 @@ class Quota:
             if self._trust_hints:
                 self._capacity = min(self.per_minute, max(self._capacity, remaining + 1.0))
                 self._probing, self._hinted = False, True
-            self._correct(departure, now, float(remaining), departure.tokens - 1.0, raise_=self._trust_hints)
+            # A whole count: the bucket held at least that, and less than one more.
+            seen = (float(remaining), remaining + 1.0)
+            self._correct(departure, now, seen, departure.tokens - 1.0, raise_=self._trust_hints)
         elif self._probing:
             self._capacity = min(self.per_minute, self._capacity + 1.0)
             self._adjust(1.0)
@@ -216,7 +218,7 @@ class Quota:
                 self._capacity = min(self._capacity, self._initial_capacity)
         # Not counted: its token comes back; and the bucket held less than one when it arrived.
         self._adjust(1.0)
-        self._correct(departure, now, 1.0, departure.tokens, raise_=False)
+        self._correct(departure, now, (0.0, 1.0), departure.tokens, raise_=False)
         if ticket > self._decreased:  # sent at the pace now known to be too fast: one cut per round
             self._decreased = self._sent
             if self._probing:
@@ -230,16 +232,18 @@ class Quota:
         self._answer(ticket)
         self._refill(now)
 
-    def _correct(self, departure: _Departure, now: float, seen: float, believed: float, *, raise_: bool) -> None:
-        """Correct the estimate by what it certainly missed: ``seen`` is the bucket as Replicate counted this
-        request, ``believed`` what the estimate held for it when it left."""
-        missed = seen - (believed + self._corrected - departure.corrected)
+    def _correct(
+        self, departure: _Departure, now: float, seen: tuple[float, float], believed: float, *, raise_: bool
+    ) -> None:
+        """Correct the estimate by what it certainly missed: ``seen`` bounds the bucket as Replicate counted this
+        request (at least, less than), ``believed`` is what the estimate held for it when it left."""
+        believed += self._corrected - departure.corrected
         # The most it missed: Replicate counted it the moment it left (nothing refilled on the way), and counted
         # every request sent since before it (which the estimate had not taken off yet when it left).
-        most = missed + (self._sent - departure.ticket)
+        most = seen[1] - believed + (self._sent - departure.ticket)
         # The least: counted just now (a whole refill on the way at the documented rate), with every request that
         # was on the way ahead of it still uncounted (which the estimate had already taken off).
-        least = missed - self.limit * max(0.0, now - departure.at) - departure.ahead
+        least = seen[0] - believed - self.limit * max(0.0, now - departure.at) - departure.ahead
         if raise_ and least > 0:
             correction = least
         elif most < 0:
