@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -29,8 +30,10 @@ class VirtualTime:
         return self.now
 
     def _alarm(self, seconds: float) -> asyncio.Future[None]:
+        """A future set once ``seconds`` of virtual time have passed (never, for an infinite wait)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), future))
+        if not math.isinf(seconds):
+            heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), future))
         return future
 
     async def sleep(self, seconds: float) -> None:

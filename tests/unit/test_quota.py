@@ -59,18 +59,35 @@ def test_a_request_may_not_leave_early_nor_be_answered_twice() -> None:
 def test_it_starts_with_one_seconds_allowance_at_once_less_the_reserve() -> None:
     quota = Quota(CREATES, now=0)
     assert quota.burst == 10 and quota.pace == pytest.approx(PACE)
-    assert len(leave_all(quota, 0)) == 9  # the tenth token stays against bunching on the way
-    assert quota.delay(0) == pytest.approx((1 + RESERVE - 1) / PACE)
+    tickets = leave_all(quota, 0)
+    assert len(tickets) == 9  # the tenth token stays against bunching on the way
     assert quota.in_flight == 9
+    # Until answers come, the nine may not have been counted: the bucket may be full of them, and nothing
+    # refills beyond its size. Once counted, the refill goes on from what is left.
+    assert quota.delay(5.0) == math.inf
+    for ticket in tickets:
+        quota.unanswered(ticket, 0.05)
+    assert quota.delay(0.05) == pytest.approx((1 + RESERVE - 1) / PACE)
+
+
+def test_as_many_may_be_on_the_way_as_the_bucket_holds() -> None:
+    quota = Quota(CREATES, now=0)
+    tickets = leave_all(quota, 0)
+    quota.unanswered(tickets.pop(0), 0.5)
+    assert quota.tokens(0.5) == 2  # the bucket may hold the eight on the way, and two
+    assert quota.delay(0.5) == 0
+    tickets.append(quota.depart(0.5))
+    assert quota.delay(0.5) == math.inf
 
 
 def test_once_the_burst_is_spent_requests_leave_at_the_documented_pace() -> None:
     quota = Quota(CREATES, now=0)
-    leave_all(quota, 0)
+    for ticket in leave_all(quota, 0):
+        quota.unanswered(ticket, 0)  # answers that teach nothing: only the pace matters here
     now, times = 0.0, []
     for _ in range(50):
         now += quota.delay(now)
-        quota.depart(now)
+        quota.unanswered(quota.depart(now), now)
         times.append(now)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) == pytest.approx(1 / PACE) and max(gaps) == pytest.approx(1 / PACE)
@@ -153,8 +170,10 @@ def test_without_hints_every_accepted_request_lets_one_more_go() -> None:
 
 def test_a_429_pauses_for_exactly_what_replicate_said() -> None:
     quota = Quota(CREATES, now=0)
-    first, *_rest = leave_all(quota, 0)
+    first, *rest = leave_all(quota, 0)
     quota.throttled(first, 1.0, retry_after=5)
+    for ticket in rest:
+        quota.unanswered(ticket, 1.0)
     assert quota.paused_until == 6.0
     assert quota.delay(5.999) > 0
     assert quota.delay(6.0) == 0  # refilled meanwhile: the requests sent after it were counted against it

@@ -147,18 +147,24 @@ class Quota:
         return min(JITTER_SECONDS * self.pace, self._capacity - 1.0)
 
     def _refill(self, now: float) -> None:
+        # Requests on the way are spent here but may not have been counted there yet: until they are, the bucket
+        # holds their tokens too, and what would refill beyond its capacity is lost. Refilling past that would
+        # let go requests that reach a full bucket together with the delayed ones, and are answered 429.
         if now > self._updated:
-            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self.pace)
+            room = max(self._tokens, self._capacity - len(self._out))
+            self._tokens = min(room, self._tokens + (now - self._updated) * self.pace)
             self._updated = now
 
     # --- decisions ---------------------------------------------------------------------------------------
 
     def delay(self, now: float) -> float:
-        """Seconds until the next request may leave (0: now)."""
+        """Seconds until the next request may leave (0: now; infinite: not before an answer comes)."""
         self._refill(now)
         wait = self.paused_until - now
         needed = 1.0 + self._reserve()
         if self._tokens < needed:
+            if self._capacity - len(self._out) < needed:
+                return math.inf  # the bucket may be full of requests on the way: wait for an answer
             wait = max(wait, (needed - self._tokens) / self.pace)
         if self._spacing is not None:
             wait = max(wait, self._spacing.delay(now))

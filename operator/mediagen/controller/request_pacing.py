@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
@@ -32,9 +33,10 @@ T = TypeVar("T")
 
 
 async def wait_or_wake(event: asyncio.Event, seconds: float) -> None:
-    """The real :data:`Waiter`: sleep ``seconds``, or less when ``event`` is set (an answer changed the quota)."""
+    """The real :data:`Waiter`: sleep ``seconds`` (possibly infinite), or less when ``event`` is set (an answer
+    changed the quota)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)
+        await asyncio.wait_for(event.wait(), timeout=None if math.isinf(seconds) else seconds)
 
 
 class SharedCeiling:

@@ -45,8 +45,12 @@ WEBHOOK_EVENTS = ("completed",)
 MAX_FIND_PAGES = 20
 MAX_CONNECTIONS = 32
 """Requests to Replicate in flight at once (and connections kept open); the rest wait their turn. At Replicate's
-usual 0.2-1 s per request that is 30-160 requests a second, above the 60 a second its limits allow once a burst
-is spent (10 creates, 50 others); a burst the request pacer lets go waits here for connections."""
+usual 0.2-1 s per request that is 30-160 requests a second, above the 50 other requests a second its limits allow
+once a burst is spent; a burst the request pacer lets go waits here for connections."""
+CREATE_CONNECTIONS = 16
+"""Creates have connections of their own, on top of :data:`MAX_CONNECTIONS`: a create the request pacer let go
+must not wait behind polls, or creates held up together reach Replicate together, faster than its bucket
+refills (10 a second), and are answered 429."""
 
 RequestObserver = Callable[[Operation, str, float], None]
 """Told about every request: the endpoint (``create``, ``get``, ``cancel``, ``list``), the HTTP status code as a
@@ -80,6 +84,7 @@ class ReplicateGenerator:
         max_find_pages: int = MAX_FIND_PAGES,
         observer: RequestObserver | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        create_connections: int = CREATE_CONNECTIONS,
     ) -> None:
         if not api_token:
             raise ValueError("a Replicate API token is required")
@@ -90,6 +95,7 @@ class ReplicateGenerator:
         self._max_find_pages = max_find_pages
         self._observer = observer
         self._origin = _origin(base_url)
+        connections = max_connections + create_connections
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
@@ -101,11 +107,12 @@ class ReplicateGenerator:
             transport=transport,
             follow_redirects=False,
             # As many kept alive as may be open: httpx's default closes idle connections beyond 20 of 100.
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
         # Requests beyond the pool wait here, not in httpcore's pool: its queue is rescanned against every
         # connection on each request and response, which costs more CPU than the request itself when many wait.
         self._slots = asyncio.Semaphore(max_connections)
+        self._create_slots = asyncio.Semaphore(create_connections)
 
     def webhook_url(self, correlation: str) -> str:
         """The webhook URL a create with ``correlation`` sends (and ``find`` looks for), verbatim."""
@@ -204,7 +211,7 @@ class ReplicateGenerator:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        async with self._slots:
+        async with self._create_slots if operation == "create" else self._slots:
             started = time.perf_counter()  # the request's own time, not the wait for a slot
             try:
                 response = await self._client.request(method, url, content=content, headers=headers)
