@@ -102,16 +102,23 @@ def _makespan(r: dict[str, Any]) -> Row:
     )
 
 
+def _sustained_cell(s: dict[str, Any]) -> str:
+    return (
+        f"**{s['steady_creates_per_minute']:g}**/min (x{s['steady_ratio_to_documented']:.3f}) · "
+        f"{s['busiest_60s_creates']}; 429s: creates {s['creates_429']} of {s['creates']}, others {s['others_429']}; "
+        f"failed {s['failed']}"
+    )
+
+
 def _sustained(r: dict[str, Any]) -> Row:
     s = r["sustained"]
-    rate, ratio = s["steady_creates_per_minute"], s["steady_ratio_to_documented"]
+    every = s["slots_for_all"]
     return (
         f"Sustained overload: {s['generations']} at once (bursts of 10): creates a minute as Replicate counted them "
-        "(steady · busiest 60 s); 429s; failed",
-        f"**{rate:g}**/min (x{ratio:.3f}) · {s['busiest_60s_creates']}; creates {s['creates_429']} of "
-        f"{s['creates']}, others {s['others_429']}; failed {s['failed']}",
+        f"(steady · busiest 60 s), production defaults; with a slot for every generation",
+        f"{_sustained_cell(s)} (a slot held {s['slot_held_s']['p50']:g} s p50); {_sustained_cell(every)}",
         "600/min ± 5 %; none failed",
-        _verdict(abs(ratio - 1) <= 0.05 and s["failed"] == 0),
+        _verdict(abs(every["steady_ratio_to_documented"] - 1) <= 0.05 and s["failed"] == every["failed"] == 0),
     )
 
 
