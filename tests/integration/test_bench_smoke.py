@@ -130,6 +130,18 @@ def test_load_benchmarks_did_all_their_work(results: dict[str, Any]) -> None:
         for phases in results[key].values():
             for by_phase in phases.values():
                 assert set(by_phase) == {"Succeeded"}, key
+    for reading, burst in (("burst_10", 10), ("burst_600", 600)):
+        run = results["makespan"][reading]
+        assert run["phases"] == {"Succeeded": SMOKE.makespan_count}, reading
+        assert run["failed"] == run["duplicate_predictions"] == 0, reading
+        assert run["creates"] == SMOKE.makespan_count + run["creates_429"], reading
+        assert run["max_requests_in_flight_per_prediction"] == 1, reading
+        # The operator learnt the bucket's size from Replicate's ratelimit-remaining, through its metrics.
+        assert run["pacer"]["burst"] == {"create": burst, "other": burst * 5}, reading
+    for sustained in (results["sustained"], results["sustained"]["slots_for_all"]):
+        assert sustained["phases"] == {"Succeeded": SMOKE.sustained_count}
+        assert sustained["creates_accepted"] == SMOKE.sustained_count
+        assert sustained["failed"] == sustained["duplicate_predictions"] == 0
     # With webhooks the long prediction is told, not polled: at most the safety net's polls.
     assert results["webhooks"]["long_prediction"]["get"] <= 1
     assert results["webhooks"]["deliveries"] >= 1

@@ -6,7 +6,9 @@ Replicate documents 600 creates and 3000 other requests a minute and allows "sho
 a :class:`Quota` keeps an estimate of the bucket instead (how many requests it holds at once, how many are left,
 the refill rate) and lets a request go whenever the estimate says one is left:
 
-* **Start** from one second's allowance at once, refilled at the documented rate (2 % under it).
+* **Start** from one second's allowance at once, refilled at the documented rate (2 % under it), keeping
+  :data:`JITTER_SECONDS` of it in the bucket, and never more requests on the way than the bucket holds (until
+  Replicate has counted them they may be in it still, and a full bucket loses its refill).
 * **Bursts** are found while Replicate accepts them: Replicate's ``ratelimit-remaining`` header says how many
   are left (taken as a hint: see :meth:`Quota.accepted`); without it, each accepted request shows the bucket
   held one more than believed and lets one more go, until a 429 or a whole minute's allowance.
