@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
+from mediagen_dev.bench.stats import max_overlap
 from mediagen_dev.controlplane import ControlPlane
 from mediagen_dev.fake_replicate import FakeReplicate, LogScript, ModelScript
 from mediagen_dev.operator_process import OperatorProcess
@@ -18,16 +19,6 @@ from tests.support.stack_fixtures import STARTED, fresh_namespace, model_name, r
 COUNT = 200
 MAX_INFLIGHT = 100
 CREATES_PER_SECOND = 25
-
-
-def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
-    """The largest number of intervals covering one instant."""
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    best = current = 0
-    for _, delta in edges:
-        current += delta
-        best = max(best, current)
-    return best
 
 
 def test_two_hundred_at_once_all_succeed_within_the_bounds(

@@ -38,7 +38,7 @@ from mediagen_dev.bench import audit, drive, overhead
 from mediagen_dev.bench.bench_stack import Stack
 from mediagen_dev.bench.config import Scale
 from mediagen_dev.bench.fake import CompletedSender, FakeService, TimedFake
-from mediagen_dev.bench.stats import summary
+from mediagen_dev.bench.stats import max_overlap, summary
 from mediagen_dev.bench.webhooks import receiver_env
 from mediagen_dev.controlplane.ports import free_ports
 from mediagen_dev.fake_replicate import ModelScript, RateLimits
@@ -178,16 +178,6 @@ def _polls(fake: TimedFake) -> dict[str, Any]:
             starts[prediction_id].append(t.start)
             spans[prediction_id].append((t.start, t.end))
     return {"starts": starts, "overlap": {pid: max_overlap(s) for pid, s in spans.items()}}
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    """The most of ``spans`` (start, end) covering one instant."""
-    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    best = current = 0
-    for _, step in edges:
-        current += step
-        best = max(best, current)
-    return best
 
 
 def _parts(

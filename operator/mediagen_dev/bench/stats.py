@@ -44,3 +44,13 @@ def busiest_window(times: Sequence[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def max_overlap(spans: Sequence[tuple[Any, Any]]) -> int:
+    """The most of ``spans`` (start, end: numbers or datetimes) covering one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    best = current = 0
+    for _, step in edges:
+        current += step
+        best = max(best, current)
+    return best

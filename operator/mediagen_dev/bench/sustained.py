@@ -19,7 +19,7 @@ from mediagen_dev.bench import audit, drive, makespan
 from mediagen_dev.bench.bench_stack import Stack
 from mediagen_dev.bench.config import Scale
 from mediagen_dev.bench.fake import FakeService, TimedFake
-from mediagen_dev.bench.stats import busiest_window, summary
+from mediagen_dev.bench.stats import busiest_window, max_overlap, summary
 from mediagen_dev.controlplane.ports import free_ports
 from mediagen_dev.fake_replicate import ModelScript, RateLimits
 
@@ -104,7 +104,7 @@ def _spans(stack: Stack, fake: TimedFake, items: list[dict[str, Any]]) -> dict[s
         "create_wait_s": summary(waits, 2),
         "after_model_s": summary(tails, 2),
         "slot_held_s": summary([b - a for a, b in held], 2),
-        "max_slots_held": makespan.max_overlap(held),
+        "max_slots_held": max_overlap(held),
     }
 
 
