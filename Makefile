@@ -58,7 +58,7 @@ e2e:
 	UV=$(UV) hack/e2e.sh --scale $(E2E_SCALE) $(if $(ARGS),-- $(ARGS))
 
 # Benchmarks (README "Benchmarks"): the real control plane, fake Replicate and S3, the operator as its own process;
-# about 30 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.
+# about 35 minutes on two cores. Prints a table and writes bench/results.json. `--scale smoke` takes a minute.
 bench:
 	$(UV) run python -m mediagen_dev.bench --scale full
 
