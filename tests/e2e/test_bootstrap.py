@@ -66,10 +66,10 @@ def test_make_dev_and_make_test_install_uv_when_it_is_missing(tmp_path: Path) ->
     assert installed.exists()
     assert "usage: python -m mediagen_dev dev" in dev.stdout  # the command itself ran, through that uv
 
-    test = _make(env, "test", "ARGS=--collect-only -q tests/unit/test_limits.py")
+    test = _make(env, "test", "ARGS=--collect-only -q tests/unit/test_input_limits.py")
     assert test.returncode == 0, test.stdout + test.stderr
     assert "is not installed" not in test.stderr, "the second command reuses the uv the first installed"
-    assert "tests/unit/test_limits.py: " in test.stdout  # pytest ran (-q -q: a count per file)
+    assert "tests/unit/test_input_limits.py: " in test.stdout  # pytest ran (-q -q: a count per file)
 
     version = subprocess.run([str(installed), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith(f"uv {UV_VERSION}")
