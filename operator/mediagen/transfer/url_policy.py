@@ -89,14 +89,18 @@ def _ip(host: str) -> IPAddress | None:
 def is_public(ip: IPAddress) -> bool:
     """Whether ``ip`` is a public unicast address, looking through the IPv6 forms that embed an IPv4 one
     (mapped ``::ffff:a.b.c.d``, 6to4, Teredo, NAT64), each of which reaches that IPv4 address."""
-    if ip.is_multicast or not ip.is_global:
-        return False
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
-        if ip in _NAT64:
-            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        return all(inner is None or is_public(inner) for inner in embedded)
-    return True
+        # Mapped, 6to4 and NAT64 addresses reach exactly the IPv4 address they carry, so that address decides.
+        # Python's own verdict on their ranges changed between patch releases (3.11.2 calls every 6to4 address
+        # private, 3.11.7 global), and the interpreter must not decide what the operator fetches.
+        carried = ip.ipv4_mapped or ip.sixtofour
+        if carried is None and ip in _NAT64:
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None:
+            return is_public(carried)
+        if ip.teredo and not is_public(ip.teredo[1]):
+            return False
+    return ip.is_global and not ip.is_multicast
 
 
 def is_loopback(host: str) -> bool:
