@@ -20,7 +20,7 @@ from mediagen.controller.worker_deps import WorkerDeps
 from mediagen.generators.base import Generator
 from mediagen.generators.mock import MockGenerator
 from mediagen.generators.replicate import ReplicateGenerator
-from mediagen.kube.client import KubeClient, KubeTimeouts, load_api_client
+from mediagen.kube.client import KubeClient, KubeTimeouts, load_configuration
 from mediagen.reconcile.decide import Pacing
 from mediagen.storage.base import ObjectStore
 from mediagen.storage.s3 import S3Store, make_s3_client
@@ -55,7 +55,7 @@ class Runtime:
         """Close network clients."""
         await self.deps.generator.aclose()
         self.http.close()
-        self.kube.close()
+        await self.kube.aclose()
 
 
 def build_generator(settings: Settings, metrics: Metrics | None = None) -> Generator:
@@ -106,7 +106,7 @@ async def build_runtime(
     ``fence`` wraps the backend closest to its calls (inside the rate limits, whose waiting comes first): with
     leader election it holds a create back while the leadership runs short (:mod:`.create_fence`)."""
     metrics = metrics or Metrics()
-    api_client = await asyncio.to_thread(load_api_client, kubeconfig)
+    configuration = await asyncio.to_thread(load_configuration, kubeconfig)
     backend = build_generator(settings, metrics)
     webhooks = await webhook_config(settings, backend)
     generator = paced_generator(settings, fence(backend) if fence else backend, metrics)
@@ -120,7 +120,7 @@ async def build_runtime(
         token=token,
     )
     kube = KubeClient(
-        api_client,
+        configuration,
         field_manager="mediagen-operator",
         timeouts=KubeTimeouts(connect=settings.kube_connect_timeout_seconds, read=settings.kube_timeout_seconds),
     )

@@ -17,16 +17,20 @@ FIELD_MANAGER = "mediagen-gateway"
 
 
 class KubernetesCluster:
-    """The gateway's Kubernetes access on an :class:`kubernetes.client.ApiClient`."""
+    """The gateway's Kubernetes access, to the server (and with the credentials) of an official client's
+    :class:`kubernetes.client.ApiClient`; ``workers`` calls in flight at once."""
 
     def __init__(self, api_client: k8s.ApiClient, *, timeout: float = 15.0, workers: int = 16) -> None:
         self._kube = KubeClient(
-            api_client, field_manager=FIELD_MANAGER, timeouts=KubeTimeouts(read=timeout), threads=workers
+            api_client.configuration,
+            field_manager=FIELD_MANAGER,
+            timeouts=KubeTimeouts(read=timeout),
+            connections=workers,
         )
 
     def close(self) -> None:
-        """Stop the thread pool (waits for calls in flight)."""
-        self._kube.close(wait=True)
+        """Close the connections (once the server's event loop has stopped)."""
+        self._kube.close()
 
     async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._kube.create(namespace, body)

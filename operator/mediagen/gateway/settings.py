@@ -80,7 +80,7 @@ class GatewaySettings(BaseSettings):
     )
     kube_timeout_seconds: float = Field(default=15.0, gt=0, description="Timeout of one Kubernetes API call.")
     kube_workers: int = Field(
-        default=16, ge=1, le=256, description="Kubernetes API calls in flight at once (the client is blocking)."
+        default=16, ge=1, le=256, description="Kubernetes API calls in flight at once (one connection each)."
     )
     gallery_size: int = Field(
         default=24,

@@ -1,10 +1,10 @@
-"""The one Kubernetes adapter of the operator and the gateway: a small async interface over the official client.
+"""The one Kubernetes adapter of the operator and the gateway: a small async interface over HTTP on the event loop.
 
 Every call has a timeout (connect and read, from settings, plus a backstop around the whole call), every write names
 its field manager, and every error is translated into :mod:`mediagen.kube.errors` (Conflict, NotFound, Unavailable…),
-so nothing above this module sees the transport. The official client is blocking: calls run on a thread pool of
-their own, so the event loop never stalls. The interface is async and speaks plain dicts, so the transport can be
-swapped (an asyncio client) without touching a caller.
+so nothing above this module sees the transport. The transport (:mod:`mediagen.kube.transport`) makes the calls on
+the event loop itself: a call used to cost a thread hop each way and the official client's request building, which
+was about half of the operator's CPU. The interface speaks plain dicts, parsed once from the answer's bytes.
 """
 
 from __future__ import annotations
@@ -14,31 +14,41 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from mediagen.api.types import GROUP, KIND, PLURAL, VERSION
 from mediagen.kube.errors import Conflict, Gone, KubeError, NotFound, Unavailable, translate
+from mediagen.kube.transport import JSON, AiohttpTransport, Transport, TransportError, load_configuration
 
-__all__ = ["MERGE_PATCH", "Conflict", "Gone", "Kube", "KubeClient", "KubeTimeouts", "Page", "Review", "load_api_client"]
+__all__ = [
+    "MERGE_PATCH",
+    "AccessRequest",
+    "Conflict",
+    "Decision",
+    "Gone",
+    "Kube",
+    "KubeClient",
+    "KubeTimeouts",
+    "Page",
+    "Review",
+    "UserInfo",
+    "load_api_client",
+    "load_configuration",
+]
 
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
-KUBE_THREADS = 16
-"""Kubernetes API calls in flight at once (the connection pool holds as many); more wait for a thread."""
-T = TypeVar("T")
+KUBE_CONNECTIONS = 32
+"""Kubernetes API calls in flight at once (one connection each); more wait for a connection."""
 
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
@@ -51,11 +61,6 @@ class KubeTimeouts:
 
     connect: float = 5.0
     read: float = 15.0
-
-    @property
-    def request(self) -> tuple[float, float]:
-        """The official client's ``_request_timeout``."""
-        return (self.connect, self.read)
 
     @property
     def backstop(self) -> float:
@@ -139,53 +144,61 @@ class Kube(Protocol):
 
 
 def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
-    """An API client from a kubeconfig file, the in-cluster service account, or ~/.kube/config."""
-    configuration = k8s.Configuration()
-    if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # One connection per concurrent call; the default (5 per core) starves a busy operator.
-    configuration.connection_pool_maxsize = 2 * KUBE_THREADS
+    """An official client (for tooling and leader election) from :func:`load_configuration`."""
+    configuration = load_configuration(kubeconfig)
+    # One connection per concurrent call; the default (5 per core) starves a busy caller.
+    configuration.connection_pool_maxsize = KUBE_CONNECTIONS
     return k8s.ApiClient(configuration)
 
 
-class KubeClient:
-    """MediaGenerations, events, Secrets, ConfigMaps, TokenReviews and SubjectAccessReviews on an
-    :class:`kubernetes.client.ApiClient`.
+def _path(namespace: str, *rest: str) -> str:
+    parts = "/".join(quote(p, safe="") for p in rest)
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{PLURAL}" + (f"/{parts}" if rest else "")
 
-    ``field_manager`` names every write (``metadata.managedFields`` says who wrote what)."""
+
+def _extra(found: object) -> dict[str, list[str]]:
+    """A TokenReview's ``user.extra`` (key → values); anything else is left out."""
+    if not isinstance(found, dict):
+        return {}
+    return {str(key): [str(v) for v in values] if isinstance(values, list) else [] for key, values in found.items()}
+
+
+class KubeClient:
+    """MediaGenerations, events, Secrets, ConfigMaps, TokenReviews and SubjectAccessReviews over a
+    :class:`~mediagen.kube.transport.Transport`.
+
+    ``field_manager`` names every write (``metadata.managedFields`` says who wrote what). ``transport`` may also
+    be an official client's :class:`~kubernetes.client.Configuration` (its server and credentials)."""
 
     def __init__(
         self,
-        api_client: k8s.ApiClient,
+        transport: Transport | k8s.Configuration,
         *,
         field_manager: str = "mediagen-operator",
         timeouts: KubeTimeouts = KubeTimeouts(),
-        threads: int = KUBE_THREADS,
+        connections: int = KUBE_CONNECTIONS,
     ) -> None:
-        self._custom = k8s.CustomObjectsApi(api_client)
-        self._core = k8s.CoreV1Api(api_client)
-        self._auth = k8s.AuthenticationV1Api(api_client)
-        self._authz = k8s.AuthorizationV1Api(api_client)
-        self._version = k8s.VersionApi(api_client)
+        if isinstance(transport, k8s.Configuration):
+            transport = AiohttpTransport(transport, connections=connections, user_agent=field_manager)
+        self._transport = transport
         self.field_manager = field_manager
         self.timeouts = timeouts
-        # Threads of its own: in asyncio's default pool (6 threads on two cores) API calls queued behind output
-        # copies, which hold a thread for as long as an upload takes (minutes for a large video).
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+        self._write_query = {"fieldManager": field_manager}
 
-    def close(self, *, wait: bool = False) -> None:
-        """Let the threads go (``wait``: once the calls in progress finish)."""
-        self._pool.shutdown(wait=wait)
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._transport.aclose()
+
+    def close(self) -> None:
+        """Close the connections from outside the event loop (once it no longer runs)."""
+        closer = getattr(self._transport, "close", None)
+        if callable(closer):
+            closer()
 
     # -- MediaGenerations ---------------------------------------------------------------------------------------
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        return await self._json(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+        return await self._json("GET", _path(namespace, name))
 
     async def list_page(
         self,
@@ -200,43 +213,22 @@ class KubeClient:
 
         ``field_selector`` filters in the API server (``status.phase`` is a selectable field); with
         ``metadata_only`` each item is the object's metadata alone (a ``PartialObjectMetadata``)."""
-        result = await self._json(
-            self._custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            limit=limit,
-            _continue=continue_token or None,
-            field_selector=field_selector or None,
-            _headers={"Accept": METADATA_LIST} if metadata_only else None,
-        )
+        query: dict[str, str | int] = {"limit": limit}
+        if continue_token:
+            query["continue"] = continue_token
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        result = await self._json("GET", _path(namespace), query=query, accept=METADATA_LIST if metadata_only else JSON)
         items = result.get("items") or []
         return Page(items=list(items), continue_token=(result.get("metadata") or {}).get("continue") or "")
 
     async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._json(
-            self._custom.create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            body,
-            field_manager=self.field_manager,
-        )
+        return await self._json("POST", _path(namespace), query=self._write_query, body=body)
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch on the object (not its status); returns the updated object."""
         return await self._json(
-            self._custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            patch,
-            field_manager=self.field_manager,
-            _content_type=MERGE_PATCH,
+            "PATCH", _path(namespace, name), query=self._write_query, body=patch, content_type=MERGE_PATCH
         )
 
     async def patch_metadata(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -244,154 +236,185 @@ class KubeClient:
 
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return await self._json(
-            self._custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            patch,
-            field_manager=self.field_manager,
-            _content_type=MERGE_PATCH,
+            "PATCH", _path(namespace, name, "status"), query=self._write_query, body=patch, content_type=MERGE_PATCH
         )
 
     async def delete(self, namespace: str, name: str, uid: str) -> None:
-        options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
         # Already gone, or replaced by a new object of the same name: nothing of ours to delete either way.
         with contextlib.suppress(NotFound, Conflict):
-            await self._json(
-                self._custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=options
-            )
+            await self._json("DELETE", _path(namespace, name), body=options)
 
     # -- events, secrets, reviews --------------------------------------------------------------------------------
 
     async def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = body.get("metadata", {})
-        now = dt.datetime.now(dt.UTC)
+        namespace = meta.get("namespace")
+        if not namespace:
+            log.warning("could not record event %s: the object has no namespace", reason)
+            return
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         component = self.field_manager
-        event = k8s.CoreV1Event(
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
             # Named as client-go's recorder names them, <object>.<unix nanoseconds in hex>: lists come back in
             # name order, so `kubectl describe` (which sorts by whole seconds only) keeps same-second events
             # in the order they happened instead of a random one.
-            metadata=k8s.V1ObjectMeta(
-                name=f"{str(meta.get('name', 'mediageneration'))[:236]}.{time.time_ns():x}",
-                namespace=meta.get("namespace"),
-            ),
-            involved_object=k8s.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
-                kind=KIND,
-                name=meta.get("name"),
-                namespace=meta.get("namespace"),
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            type=type_,
-            reason=reason,
-            message=message[:1024],
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=k8s.V1EventSource(component=component),
-            reporting_component=component,
-            reporting_instance=component,
-        )
+            "metadata": {
+                "name": f"{str(meta.get('name', 'mediageneration'))[:236]}.{time.time_ns():x}",
+                "namespace": namespace,
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+        }
+        path = f"/api/v1/namespaces/{quote(str(namespace), safe='')}/events"
         try:
-            await self._call(self._post_event, meta.get("namespace"), event)
+            # The created Event is not needed: the answer is read (the connection goes back) but not parsed.
+            await self._call("POST", path, query=self._write_query, body=event)
         except KubeError as err:  # events are best effort by nature; the status carries the truth
             log.warning("could not record event %s: %s: %s", reason, type(err).__name__, err)
 
-    def _post_event(self, namespace: str, event: k8s.CoreV1Event, **kwargs: Any) -> None:
-        # The raw response: the created Event is not needed, and parsing it into a model costs about as much as
-        # building the request. Reading it to the end gives the connection back to the pool.
-        response: Any = self._core.create_namespaced_event(
-            namespace, event, field_manager=self.field_manager, _preload_content=False, **kwargs
-        )
-        response.drain_conn()
-        response.release_conn()
-
     async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes]:
         """The decoded data of a Secret (keys that are not base64 are left out, with a warning)."""
-        secret = await self._call(self._core.read_namespaced_secret, name, namespace)
+        secret = await self._json(
+            "GET", f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
+        )
         data: dict[str, bytes] = {}
-        for key, value in (secret.data or {}).items():
+        raw = secret.get("data") or {}
+        for key, value in raw.items() if isinstance(raw, dict) else ():
             try:
                 data[key] = base64.b64decode(value or "", validate=True)
-            except (binascii.Error, ValueError):
+            except (binascii.Error, ValueError, TypeError):
                 log.warning("secret %s/%s: key %s is not base64; ignored", namespace, name, key)
         return data
 
     async def read_configmap(self, namespace: str, name: str) -> Mapping[str, str]:
         """The data of a ConfigMap."""
-        configmap = await self._call(self._core.read_namespaced_config_map, name, namespace)
-        return dict(configmap.data or {})
+        configmap = await self._json(
+            "GET", f"/api/v1/namespaces/{quote(namespace, safe='')}/configmaps/{quote(name, safe='')}"
+        )
+        raw = configmap.get("data") or {}
+        return {str(key): str(value) for key, value in raw.items()} if isinstance(raw, dict) else {}
 
     async def review_token(self, token: str, audiences: list[str]) -> Review:
         """Ask the API server who ``token`` belongs to (TokenReview)."""
-        spec = k8s.V1TokenReviewSpec(token=token, audiences=audiences or None)
-        review = await self._call(self._auth.create_token_review, k8s.V1TokenReview(spec=spec))
-        status = review.status
-        if status is None:
+        spec: dict[str, Any] = {"token": token}
+        if audiences:
+            spec["audiences"] = audiences
+        review = await self._json(
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
+        )
+        status = review.get("status")
+        if not isinstance(status, dict):
             return Review(authenticated=False, error="no status")
-        user = status.user
+        found = status.get("user")
+        user: dict[str, Any] = found if isinstance(found, dict) else {}
         return Review(
-            authenticated=bool(status.authenticated),
-            username=(user.username or "") if user else "",
-            groups=list(user.groups or []) if user else [],
-            uid=(user.uid or "") if user else "",
-            extra={k: list(v or []) for k, v in (user.extra or {}).items()} if user else {},
-            audiences=list(status.audiences or []),
-            error=status.error or "",
+            authenticated=bool(status.get("authenticated")),
+            username=str(user.get("username") or ""),
+            groups=[str(g) for g in user.get("groups") or []],
+            uid=str(user.get("uid") or ""),
+            extra=_extra(user.get("extra")),
+            audiences=[str(a) for a in status.get("audiences") or []],
+            error=str(status.get("error") or ""),
         )
 
     async def review_access(self, request: AccessRequest) -> Decision:
         """Ask the API server's authorizers about ``request`` on MediaGenerations (SubjectAccessReview)."""
         user = request.user
-        spec = k8s.V1SubjectAccessReviewSpec(
-            user=user.username,
-            uid=user.uid or None,
-            groups=list(user.groups) or None,
-            extra={key: list(values) for key, values in user.extra} or None,
-            resource_attributes=k8s.V1ResourceAttributes(
-                group=GROUP,
-                resource=PLURAL,
-                verb=request.verb,
-                namespace=request.namespace,
-                name=request.name or None,
-            ),
+        attributes = {"group": GROUP, "resource": PLURAL, "verb": request.verb, "namespace": request.namespace}
+        if request.name:
+            attributes["name"] = request.name
+        spec: dict[str, Any] = {"user": user.username, "resourceAttributes": attributes}
+        if user.uid:
+            spec["uid"] = user.uid
+        if user.groups:
+            spec["groups"] = list(user.groups)
+        if user.extra:
+            spec["extra"] = {key: list(values) for key, values in user.extra}
+        review = await self._json(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            body={"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
         )
-        review = await self._call(self._authz.create_subject_access_review, k8s.V1SubjectAccessReview(spec=spec))
-        status = review.status
-        if status is None:
+        status = review.get("status")
+        if not isinstance(status, dict):
             return Decision(allowed=False, reason="the API server gave no decision")
-        return Decision(allowed=bool(status.allowed) and not status.denied, reason=status.reason or "")
+        allowed = status.get("allowed") is True and status.get("denied") is not True
+        return Decision(allowed=allowed, reason=str(status.get("reason") or ""))
 
     async def ping(self) -> None:
         """Return when the API server answers; raise :class:`Unavailable` otherwise."""
-        await self._call(self._version.get_code)
+        await self._call("GET", "/version")
 
     # -- the transport -------------------------------------------------------------------------------------------
 
-    async def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """``fn``'s answer as parsed JSON. The raw response skips the client's generic deserialization (decoding,
-        content-type sniffing, type dispatch); the custom-object calls return plain dicts anyway."""
-        result = await self._call(_raw_json, fn, *args, **kwargs)
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> dict[str, Any]:
+        """The answer's body as parsed JSON (an object)."""
+        data = await self._call(method, path, query=query, body=body, content_type=content_type, accept=accept)
+        try:
+            result = json.loads(data)
+        except ValueError:
+            raise Unavailable("the Kubernetes API answered with something other than JSON") from None
         if not isinstance(result, dict):
             raise Unavailable(f"the Kubernetes API answered with a {type(result).__name__}, not an object")
         return result
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        call = functools.partial(fn, *args, _request_timeout=self.timeouts.request, **kwargs)
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> bytes:
+        """The answer's body of a successful call; an error answer raised as its :class:`KubeError`."""
+        encoded = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         try:
             async with asyncio.timeout(self.timeouts.backstop):
-                return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except ApiException as err:
-            raise translate(err.status or 0, err.body, err.reason or "") from None
+                answer = await self._transport.request(
+                    method,
+                    path,
+                    query=query,
+                    body=encoded,
+                    content_type=content_type,
+                    accept=accept,
+                    connect_timeout=self.timeouts.connect,
+                    read_timeout=self.timeouts.read,
+                )
         except TimeoutError:
             raise Unavailable(f"the Kubernetes API did not answer within {self.timeouts.backstop:g} s") from None
-        except (Urllib3Error, OSError) as err:
-            raise Unavailable(f"the Kubernetes API is unreachable: {type(err).__name__}") from None
-
-
-def _raw_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    response = fn(*args, _preload_content=False, **kwargs)
-    return json.loads(response.data)
+        except TransportError as err:
+            raise Unavailable(str(err)) from None
+        if answer.status >= 400:
+            raise translate(answer.status, answer.body, answer.reason)
+        return answer.body
