@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from mediagen.generators.aiohttp_transport import AiohttpTransport
 from mediagen.generators.base import (
     RESPONSE_NOTES,
     TERMINAL_STATUSES,
@@ -104,7 +105,8 @@ class ReplicateGenerator:
                 "Accept": "application/json",
             },
             timeout=timeout,
-            transport=transport,
+            # aiohttp's pool under httpx's interface: httpcore's costs more CPU than the rest of a call.
+            transport=transport if transport is not None else AiohttpTransport(connections=max_connections),
             follow_redirects=False,
             # As many kept alive as may be open: httpx's default closes idle connections beyond 20 of 100.
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
