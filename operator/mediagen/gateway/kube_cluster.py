@@ -28,9 +28,9 @@ class KubernetesCluster:
             connections=workers,
         )
 
-    def close(self) -> None:
-        """Close the connections (once the server's event loop has stopped)."""
-        self._kube.close()
+    async def aclose(self) -> None:
+        """Close the connections (in the event loop that made the calls)."""
+        await self._kube.aclose()
 
     async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._kube.create(namespace, body)

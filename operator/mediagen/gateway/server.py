@@ -114,11 +114,15 @@ def serve(settings: GatewaySettings) -> int:
     cluster = KubernetesCluster(
         load_api_client(settings.kubeconfig), timeout=settings.kube_timeout_seconds, workers=settings.kube_workers
     )
-    try:
-        asyncio.run(_serve(settings, cluster))
-    finally:
-        cluster.close()
+    asyncio.run(_serve_then_close(settings, cluster))
     return 0
+
+
+async def _serve_then_close(settings: GatewaySettings, cluster: KubernetesCluster) -> None:
+    try:
+        await _serve(settings, cluster)
+    finally:
+        await cluster.aclose()  # its connections belong to this event loop
 
 
 async def _serve(settings: GatewaySettings, cluster: KubernetesCluster) -> None:

@@ -189,12 +189,6 @@ class KubeClient:
         """Close the connections."""
         await self._transport.aclose()
 
-    def close(self) -> None:
-        """Close the connections from outside the event loop (once it no longer runs)."""
-        closer = getattr(self._transport, "close", None)
-        if callable(closer):
-            closer()
-
     # -- MediaGenerations ---------------------------------------------------------------------------------------
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:

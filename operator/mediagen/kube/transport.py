@@ -178,14 +178,6 @@ class AiohttpTransport:
             await self._session.close()
             self._session = None
 
-    def close(self) -> None:
-        """Close the connections without a loop to await in (the session is done with either way)."""
-        if self._session is not None:
-            connector = self._session.connector
-            if connector is not None and self._loop is not None and not self._loop.is_closed():
-                connector.close()  # aiohttp 3 closes the sockets at once; the awaitable it returns is optional
-            self._session = None
-
     def _session_for_this_loop(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
