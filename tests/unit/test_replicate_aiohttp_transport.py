@@ -29,6 +29,9 @@ class Server:
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         self.gzip = False
         self.stall = False
+        self.stall_gets = False
+        self.gets_held = 0
+        self.two_gets_held = asyncio.Event()
         self.released = asyncio.Event()
         self.peers: set[Any] = set()
         self.base_url = ""
@@ -36,6 +39,11 @@ class Server:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.method, request.path_qs, dict(request.headers), await request.read()))
         self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        if self.stall_gets and request.method == "GET":
+            self.gets_held += 1
+            if self.gets_held == 2:
+                self.two_gets_held.set()
+            await self.released.wait()
         if self.stall:
             await self.released.wait()
         body = json.dumps(PREDICTION).encode()
@@ -116,4 +124,24 @@ async def test_a_refused_connection_is_a_transient_network_error() -> None:
         with pytest.raises(TransientError, match="network error talking to Replicate during create"):
             await generator.create(request())
     finally:
+        await generator.aclose()
+
+
+async def test_a_create_gets_a_connection_while_polls_hold_all_of_theirs(server: Server) -> None:
+    # Creates have connections of their own (the request pacer's timing must not queue behind polls): aiohttp's
+    # pool once capped the polls' count alone, and a create waited for a poll to finish.
+    server.stall_gets = True
+    generator = ReplicateGenerator(
+        FAKE_TOKEN, base_url=server.base_url, webhook_base_url=HOOK, max_connections=2, create_connections=1
+    )
+    polls = [asyncio.create_task(generator.get(f"p{i}")) for i in range(2)]
+    try:
+        await server.two_gets_held.wait()
+        async with asyncio.timeout(10):  # a backstop: without a connection of its own the create never starts
+            prediction = await generator.create(request())
+        assert prediction.id == "p1"
+        assert [method for method, *_ in server.seen] == ["GET", "GET", "POST"]
+    finally:
+        server.released.set()
+        await asyncio.gather(*polls, return_exceptions=True)
         await generator.aclose()

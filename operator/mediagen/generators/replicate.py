@@ -105,8 +105,9 @@ class ReplicateGenerator:
                 "Accept": "application/json",
             },
             timeout=timeout,
-            # aiohttp's pool under httpx's interface: httpcore's costs more CPU than the rest of a call.
-            transport=transport if transport is not None else AiohttpTransport(connections=max_connections),
+            # aiohttp's pool under httpx's interface: httpcore's costs more CPU than the rest of a call. Its cap is
+            # the slots' sum, so the creates' own connections are never taken by polls.
+            transport=transport if transport is not None else AiohttpTransport(connections=connections),
             follow_redirects=False,
             # As many kept alive as may be open: httpx's default closes idle connections beyond 20 of 100.
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
