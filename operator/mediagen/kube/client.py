@@ -18,7 +18,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ from kubernetes import client as k8s
 from mediagen.api.types import GROUP, KIND, PLURAL, VERSION
 from mediagen.kube.errors import Conflict, Gone, KubeError, NotFound, Unavailable, translate
 from mediagen.kube.transport import JSON, AiohttpTransport, Transport, TransportError, load_configuration
+from mediagen.kube.types import AccessRequest, Decision, KubeTimeouts, Page, Review, UserInfo
 
 __all__ = [
     "MERGE_PATCH",
@@ -47,76 +47,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+DEFAULT_TIMEOUTS = KubeTimeouts()
 KUBE_CONNECTIONS = 32
 """Kubernetes API calls in flight at once (one connection each); more wait for a connection."""
 
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 """Asks the API server for a list's metadata only: the objects themselves never leave it."""
-
-
-@dataclass(frozen=True)
-class KubeTimeouts:
-    """How long one call may take, in seconds: to connect, and to wait for each read of the answer."""
-
-    connect: float = 5.0
-    read: float = 15.0
-
-    @property
-    def backstop(self) -> float:
-        """The whole call, however the transport behaves (a server that trickles bytes resets a read timeout)."""
-        return self.connect + 2 * self.read
-
-
-@dataclass
-class Page:
-    """One page of a list: the objects and the continue token of the next page ("" at the end)."""
-
-    items: list[dict[str, Any]]
-    continue_token: str = ""
-
-
-@dataclass
-class Review:
-    """The outcome of a TokenReview."""
-
-    authenticated: bool
-    username: str = ""
-    error: str = ""
-    groups: list[str] = field(default_factory=list)
-    uid: str = ""
-    extra: dict[str, list[str]] = field(default_factory=dict)
-    audiences: list[str] = field(default_factory=list)
-    """The audiences the token was found valid for (a client that asked for some must check one is among them)."""
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    """A Kubernetes identity, as authentication (TokenReview, or kube-apiserver's front proxy) reported it."""
-
-    username: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    """Sorted (key, values) pairs: hashable, so decisions can be cached by identity."""
-
-
-@dataclass(frozen=True)
-class AccessRequest:
-    """May ``user`` perform ``verb`` on MediaGenerations in ``namespace`` (on the one named ``name``, if set)?"""
-
-    user: UserInfo
-    verb: str
-    namespace: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The answer of a SubjectAccessReview."""
-
-    allowed: bool
-    reason: str = ""
 
 
 class Kube(Protocol):
@@ -175,7 +112,7 @@ class KubeClient:
         transport: Transport | k8s.Configuration,
         *,
         field_manager: str = "mediagen-operator",
-        timeouts: KubeTimeouts = KubeTimeouts(),
+        timeouts: KubeTimeouts = DEFAULT_TIMEOUTS,
         connections: int = KUBE_CONNECTIONS,
     ) -> None:
         if isinstance(transport, k8s.Configuration):
