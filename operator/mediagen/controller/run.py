@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from mediagen.api.types import GROUP, PLURAL, VERSION
 from mediagen.controller.metrics import Metrics
 from mediagen.controller.settings import Settings
 from mediagen.generators.base import Generator
@@ -53,7 +54,7 @@ def run_operator(
 
     With ``leader_election`` (or ``MEDIAGEN_LEADER_ELECTION``) the process first stands by until it holds the
     Lease, acts only while it holds it, exits when it loses it, and releases it when it stops cleanly."""
-    import mediagen.controller.kopf_handlers  # noqa: F401  (registers the handlers before any waiting)
+    from mediagen.controller import kopf_handlers  # registers the handlers before any waiting
 
     settings = Settings()
     namespace = namespace or settings.namespace
@@ -72,9 +73,14 @@ def run_operator(
         port = metrics.serve(settings.metrics_port)
         log.info("serving Prometheus metrics on port %d at /metrics", port)
     kopf_settings = kopf.OperatorSettings()
-    # One exact namespace: kopf need not list namespaces nor watch CRDs (both cluster-wide), so a Role in that
-    # namespace is all the operator needs. (Denied, kopf would retry each for about a minute before starting.)
-    kopf_settings.scanning.disabled = namespace is not None and not is_namespace_pattern(namespace)
+    # The operator watches MediaGenerations itself (kopf_handlers.startup), so kopf need not list namespaces nor
+    # watch CRDs: for one namespace a Role in it is all the operator needs. (Denied, kopf would retry each for
+    # about a minute before starting.) A namespace pattern is kopf's to resolve: kopf watches, on_event routes.
+    pattern = namespace is not None and is_namespace_pattern(namespace)
+    kopf_settings.scanning.disabled = not pattern
+    if pattern:
+        kopf.on.event(GROUP, VERSION, PLURAL)(kopf_handlers.on_event)
+    watched: dict[str, Any] = {} if pattern else {"watch_namespace": namespace}
 
     def run_kopf(loop: asyncio.AbstractEventLoop | None = None, **memo: Any) -> None:
         kopf.run(
@@ -84,7 +90,7 @@ def run_operator(
             clusterwide=namespace is None,
             namespaces=[namespace] if namespace else [],
             liveness_endpoint=liveness,
-            memo=kopf.Memo(metrics=metrics, settings=settings, **memo),
+            memo=kopf.Memo(metrics=metrics, settings=settings, **watched, **memo),
         )
 
     if not (leader_election or settings.leader_election):

@@ -17,16 +17,16 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from kubernetes import client as k8s
 
 from mediagen.api.types import GROUP, KIND, PLURAL, VERSION
-from mediagen.kube.errors import Conflict, Gone, KubeError, NotFound, Unavailable, translate
+from mediagen.kube.errors import Conflict, Expired, Gone, KubeError, NotFound, Unavailable, translate
 from mediagen.kube.transport import JSON, AiohttpTransport, Transport, TransportError, load_configuration
-from mediagen.kube.types import AccessRequest, Decision, KubeTimeouts, Page, Review, UserInfo
+from mediagen.kube.types import AccessRequest, Decision, KubeTimeouts, Page, Review, UserInfo, WatchEvent
 
 __all__ = [
     "MERGE_PATCH",
@@ -40,6 +40,7 @@ __all__ = [
     "Page",
     "Review",
     "UserInfo",
+    "WatchEvent",
     "load_api_client",
     "load_configuration",
 ]
@@ -57,7 +58,7 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.i
 
 
 class Kube(Protocol):
-    """What the operator does to MediaGenerations besides watching them (kopf watches)."""
+    """What the operator's workers do to MediaGenerations (the watch is :mod:`mediagen.controller.watcher`'s)."""
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         """Read one MediaGeneration."""
@@ -86,6 +87,19 @@ def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
     # One connection per concurrent call; the default (5 per core) starves a busy caller.
     configuration.connection_pool_maxsize = KUBE_CONNECTIONS
     return k8s.ApiClient(configuration)
+
+
+LIST_CHUNK = 100
+"""Objects per page of a full listing: one unchunked LIST of thousands of 64 KiB objects held them all at once."""
+WATCH_SECONDS = 300
+"""How long the API server keeps one watch open before ending it cleanly (the watch then resumes)."""
+
+
+def _collection(namespace: str | None) -> str:
+    """MediaGenerations in one namespace, or in all of them (None)."""
+    if namespace is None:
+        return f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+    return _path(namespace)
 
 
 def _path(namespace: str, *rest: str) -> str:
@@ -152,6 +166,56 @@ class KubeClient:
         result = await self._json("GET", _path(namespace), query=query, accept=METADATA_LIST if metadata_only else JSON)
         items = result.get("items") or []
         return Page(items=list(items), continue_token=(result.get("metadata") or {}).get("continue") or "")
+
+    async def list_all(self, namespace: str | None, *, limit: int = LIST_CHUNK) -> tuple[list[dict[str, Any]], str]:
+        """Every MediaGeneration in ``namespace`` (None: all namespaces), page by page, and the resourceVersion
+        of the list (where a watch takes over). A continue token that expired makes the list start over."""
+        while True:
+            items: list[dict[str, Any]] = []
+            query: dict[str, str | int] = {"limit": limit}
+            try:
+                while True:
+                    result = await self._json("GET", _collection(namespace), query=query)
+                    items.extend(result.get("items") or [])
+                    meta = result.get("metadata") or {}
+                    if not meta.get("continue"):
+                        return items, str(meta.get("resourceVersion") or "")
+                    query["continue"] = meta["continue"]
+            except Expired:
+                continue
+
+    async def watch(self, namespace: str | None, resource_version: str) -> AsyncIterator[WatchEvent]:
+        """The changes to MediaGenerations after ``resource_version``, bookmarks included, until the server ends
+        the watch (after :data:`WATCH_SECONDS`). :class:`Expired` when the version is too old (list again)."""
+        query: dict[str, str | int] = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": WATCH_SECONDS,
+        }
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        lines = self._transport.stream_lines(
+            _collection(namespace),
+            query=query,
+            connect_timeout=self.timeouts.connect,
+            read_timeout=WATCH_SECONDS + self.timeouts.read,  # a silent connection is noticed, a quiet one is not
+        )
+        try:
+            async for line in lines:
+                if line.status >= 400:
+                    raise translate(line.status, line.body, line.reason)
+                try:
+                    event = json.loads(line.body)
+                    kind, obj = event["type"], event["object"]
+                except (ValueError, KeyError, TypeError):
+                    raise Unavailable("the Kubernetes API sent a watch event that is not JSON") from None
+                if not isinstance(obj, dict):
+                    raise Unavailable("the Kubernetes API sent a watch event without an object")
+                if kind == "ERROR":  # a Status: 410 when the version expired while watching
+                    raise translate(int(obj.get("code") or 0), json.dumps(obj), str(obj.get("reason") or ""))
+                yield WatchEvent(type=str(kind), object=obj)
+        except TransportError as err:
+            raise Unavailable(str(err)) from None
 
     async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._json("POST", _path(namespace), query=self._write_query, body=body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
@@ -100,6 +100,18 @@ class Transport(Protocol):
         for, e.g. a metadata-only list)."""
         ...
 
+    def stream_lines(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int],
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> AsyncIterator[Answer]:
+        """GET ``path?query`` and yield its body line by line as it comes (a watch), each as an :class:`Answer`
+        of the response's status; an error status yields one answer with the whole body and ends."""
+        ...
+
     async def aclose(self) -> None:
         """Close the connections."""
         ...
@@ -145,10 +157,7 @@ class AiohttpTransport:
         read_timeout: float,
     ) -> Answer:
         session = self._session_for_this_loop()
-        headers = {"Accept": accept, "User-Agent": self._user_agent}
-        authorization = await self._authorization()
-        if authorization:
-            headers["Authorization"] = authorization
+        headers = await self._headers(accept)
         if body is not None:
             headers["Content-Type"] = content_type
         url = f"{self.base_url}{path}?{urlencode(query)}" if query else f"{self.base_url}{path}"
@@ -169,9 +178,62 @@ class AiohttpTransport:
             raise TransportError(f"the Kubernetes API did not answer within {read_timeout:g} s") from None
         except (aiohttp.ClientError, OSError) as err:
             raise TransportError(f"the Kubernetes API is unreachable: {type(err).__name__}") from None
-        if response.status == 401:
-            self._auth_until = float("-inf")  # a rotated token: ask for the current one before the next call
+        self._note(response.status)
         return Answer(status=response.status, body=data, reason=response.reason or "")
+
+    async def stream_lines(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int],
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> AsyncIterator[Answer]:
+        session = self._session_for_this_loop()
+        headers = await self._headers()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        try:
+            async with session.get(
+                f"{self.base_url}{path}?{urlencode(query)}",
+                headers=headers,
+                timeout=timeout,
+                ssl=self._ssl if self._ssl is not None else True,
+                server_hostname=self._server_name,
+                proxy=self._proxy,
+            ) as response:
+                self._note(response.status)
+                reason = response.reason or ""
+                if response.status >= 400:
+                    yield Answer(status=response.status, body=await response.read(), reason=reason)
+                    return
+                # Lines split here, not by aiohttp's readline: that refuses lines over 64 KiB, and an object
+                # (its status, its managedFields) can be larger.
+                pending = b""
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield Answer(status=response.status, body=line, reason=reason)
+                if pending.strip():
+                    yield Answer(status=response.status, body=pending, reason=reason)
+        except TimeoutError:
+            raise TransportError(f"the Kubernetes API sent nothing for {read_timeout:g} s") from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise TransportError(f"the Kubernetes API is unreachable: {type(err).__name__}") from None
+
+    async def _headers(self, accept: str = JSON) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": self._user_agent}
+        authorization = await self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        return headers
+
+    def _note(self, status: int) -> None:
+        if status == 401:
+            self._auth_until = float("-inf")  # a rotated token: ask for the current one before the next call
 
     async def aclose(self) -> None:
         if self._session is not None:

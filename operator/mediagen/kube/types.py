@@ -1,12 +1,12 @@
 """The plain data the Kubernetes adapter (:mod:`mediagen.kube.client`) takes and gives: timeouts, list pages,
-and the identities and answers of TokenReviews and SubjectAccessReviews."""
+watch events, and the identities and answers of TokenReviews and SubjectAccessReviews."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AccessRequest", "Decision", "KubeTimeouts", "Page", "Review", "UserInfo"]
+__all__ = ["AccessRequest", "Decision", "KubeTimeouts", "Page", "Review", "UserInfo", "WatchEvent"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,11 @@ class Decision:
 
     allowed: bool
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One event of a watch: ``ADDED``, ``MODIFIED``, ``DELETED`` or ``BOOKMARK``, and the object."""
+
+    type: str
+    object: dict[str, Any]
